@@ -42,8 +42,13 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def running(args: list[str], *, env: dict[str, str] | None = None, cwd: str | Path | None = None,
-            log: Path | None = None) -> Iterator[subprocess.Popen]:
+def running(
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    log: Path | None = None,
+) -> Iterator[subprocess.Popen]:
     """Start ``args`` in a new process group; stop it by PID however the block ends."""
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
@@ -62,15 +67,18 @@ def http_get(url: str, timeout: float = 5.0) -> str:
         return response.read().decode()
 
 
-def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None,
-              log: Path | None = None) -> str:
+def wait_http(
+    url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None, log: Path | None = None
+) -> str:
     """GET ``url`` until it answers 200; fail early if ``proc`` exits."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             detail = log.read_text(errors="replace") if log and log.exists() else ""
-            raise AssertionError(f"process exited with {proc.returncode} before {url} answered\n{detail}")
+            raise AssertionError(
+                f"process exited with {proc.returncode} before {url} answered\n{detail}"
+            )
         try:
             return http_get(url)
         except (urllib.error.URLError, ConnectionError, OSError) as exc:

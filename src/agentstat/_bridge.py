@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
+from opentelemetry.sdk.metrics._internal.instrument import _Histogram as HistogramInstrument
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Histogram,
@@ -135,7 +135,10 @@ def _merge(data: MetricsData | None, extra: list[Metric], resource: Any) -> Metr
     first = data.resource_metrics[0]
     merged = ResourceMetrics(
         resource=first.resource,
-        scope_metrics=[*first.scope_metrics, ScopeMetrics(scope=SCOPE, metrics=extra, schema_url="")],
+        scope_metrics=[
+            *first.scope_metrics,
+            ScopeMetrics(scope=SCOPE, metrics=extra, schema_url=""),
+        ],
         schema_url=first.schema_url,
     )
     return MetricsData(resource_metrics=[merged, *data.resource_metrics[1:]])

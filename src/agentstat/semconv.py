@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 # --------------------------------------------------------------------------- attributes
 
@@ -94,7 +94,7 @@ INSTANCE_LOAD_ALERT = 0.80
 # ---------------------------------------------------------------------------- the table
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """How a metric is produced; decides its Prometheus shape."""
 
     HISTOGRAM = "histogram"

@@ -1,0 +1,152 @@
+"""Per-call overhead of instrumenting an agent: sync, async and streaming calls.
+
+For each call shape one run times, interleaved: the bare call; the naive wrapt wrappers
+recording through the OTel SDK (``Histogram.record``) and through prometheus_client
+(``labels().observe``); agentstat's ``@agent`` decorator; and agentstat's zero-code
+path (``AgentstatInstrumentor().instrument(agents=[...])``, a wrapt proxy). A stream
+is one whole iteration of a ``CHUNKS``-item generator, so its per-op cost includes the
+chunks. Targets: added cost ≤ 2 µs median and ≥ 6× below the naive OTel wrapper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any
+
+import agentstat
+from agentstat.aggregation import STORE
+from benchmarks import _naive, _targets
+from benchmarks._harness import Case, Mode, Report, Runner, measure, stmt_runner
+
+SECTION = "calls"
+INSTRUMENTED_NAME = "bench-wrapt"
+ADDED_LIMIT_NS = 2_000.0
+OTEL_FACTOR = 6.0
+
+BARE = "bare call"
+OTEL = "naive wrapt + OTel Histogram.record"
+PROM = "naive wrapt + prometheus labels().observe"
+DECORATOR = "agentstat @agent"
+WRAPT_PATH = "agentstat instrument(agents=...) (wrapt)"
+
+
+def _sync_runner(fn: Callable[..., Any]) -> Runner:
+    return stmt_runner("f(1)", {"f": fn})
+
+
+def _stream_runner(fn: Callable[..., Any]) -> Runner:
+    return stmt_runner(f"for _ in f({_targets.CHUNKS}): pass", {"f": fn})
+
+
+def _async_runner(fn: Callable[..., Any], loop: asyncio.AbstractEventLoop) -> Runner:
+    async def drive(n: int) -> float:
+        start = perf_counter()
+        for _ in range(n):
+            await fn(1)
+        return perf_counter() - start
+
+    return lambda n: loop.run_until_complete(drive(n))
+
+
+def _astream_runner(fn: Callable[..., Any], loop: asyncio.AbstractEventLoop) -> Runner:
+    async def drive(n: int) -> float:
+        chunks = _targets.CHUNKS
+        start = perf_counter()
+        for _ in range(n):
+            async for _item in fn(chunks):
+                pass
+        return perf_counter() - start
+
+    return lambda n: loop.run_until_complete(drive(n))
+
+
+SHAPES: tuple[tuple[str, str], ...] = (
+    ("sync", "sync"),
+    ("async", "async"),
+    ("generator", "stream"),
+    ("async generator", "astream"),
+)
+
+
+def run(mode: Mode, report: Report) -> None:
+    """Time every wrapper for every call shape; evaluate the call-overhead targets."""
+    otel, _provider = _naive.otel_record()
+    prom = _naive.prometheus_record()
+    instrumentor = agentstat.AgentstatInstrumentor()
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    instrumentor.instrument(
+        meter_provider=provider,
+        agents=[
+            f"{_targets.__name__}:patched_{suffix}={INSTRUMENTED_NAME}" for _, suffix in SHAPES
+        ],
+    )
+    loop = asyncio.new_event_loop()
+    STORE.reset()
+    try:
+        for shape, suffix in SHAPES:
+            bare = getattr(_targets, f"bare_{suffix}")
+            patched = getattr(_targets, f"patched_{suffix}")
+            wrap = _naive.DECORATORS[shape]
+            functions = {
+                BARE: bare,
+                OTEL: wrap(otel)(bare),
+                PROM: wrap(prom)(bare),
+                DECORATOR: agentstat.agent("bench")(bare),
+                WRAPT_PATH: patched,
+            }
+            if patched is bare or not hasattr(patched, "__wrapped__"):
+                raise RuntimeError(f"instrument() did not wrap {_targets.__name__}.{patched}")
+            make: Callable[[Callable[..., Any]], Runner]
+            if suffix == "sync":
+                make = _sync_runner
+            elif suffix == "stream":
+                make = _stream_runner
+            elif suffix == "async":
+                make = lambda fn: _async_runner(fn, loop)  # noqa: E731 - one-line adapter
+            else:
+                make = lambda fn: _astream_runner(fn, loop)  # noqa: E731 - one-line adapter
+            baselines = {BARE: None, OTEL: BARE, PROM: BARE, DECORATOR: OTEL, WRAPT_PATH: OTEL}
+            cases = [
+                Case(f"{shape}: {label}", make(fn), f"{shape}: {baselines[label]}")
+                if baselines[label]
+                else Case(f"{shape}: {label}", make(fn))
+                for label, fn in functions.items()
+            ]
+            measure(SECTION, cases, mode, report)
+            _targets_for(shape, report)
+    finally:
+        instrumentor.uninstrument()
+        loop.close()
+        STORE.reset()
+
+
+def _targets_for(shape: str, report: Report) -> None:
+    bare = report.find(SECTION, f"{shape}: {BARE}").value
+    otel = report.find(SECTION, f"{shape}: {OTEL}").value
+    otel_added = otel - bare
+    for label in (DECORATOR, WRAPT_PATH):
+        value = report.find(SECTION, f"{shape}: {label}").value
+        added = value - bare
+        report.target(
+            SECTION,
+            f"{shape} {label}: added cost",
+            f"{added:,.0f} ns",
+            f"≤ {ADDED_LIMIT_NS:,.0f} ns",
+            added <= ADDED_LIMIT_NS,
+            f"median {value:,.0f} − bare {bare:,.0f} ns",
+        )
+        factor = otel_added / added if added > 0 else float("inf")
+        report.target(
+            SECTION,
+            f"{shape} {label}: below naive OTel",
+            f"{factor:.1f}× less added cost",
+            f"≥ {OTEL_FACTOR:g}×",
+            factor >= OTEL_FACTOR,
+            f"added {added:,.0f} ns vs OTel wrapper's {otel_added:,.0f} ns "
+            f"(totals {value / otel:.2f}×)",
+        )

@@ -1,0 +1,293 @@
+"""Counts kept by the live caches, balancers and retries, published at collection time.
+
+Usage (the instrumentor does this; nothing else needs to)::
+
+    stop = install(meter)      # observable instruments for every runtime metric
+    ...
+    stop()                     # they report nothing from now on
+
+Why observable instruments: the OTel SDK's ``Counter.add`` costs 5–10 µs, more than a
+whole cache hit. So the hot paths only bump plain integers on a small ``*Counts`` object
+(under the lock the object already holds), and the callbacks below sum those integers
+when a reader collects.
+
+Every live object registers its counts object here; the registry holds the counts
+strongly and the object weakly. When the object is garbage-collected its final counter
+values are folded into per-attribute-set "retired" totals, so a counter never goes
+down because a cache or an instance went away. Gauges (size, load, healthy) describe
+live objects only and disappear with them.
+
+Names are capped with :class:`~agentstat.aggregation.ValueCap` when an object
+registers (not per collection), so one name maps to one label value for the life of
+the process and sums stay monotonic.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from agentstat.aggregation import ValueCap
+from agentstat.semconv import (
+    BALANCER_REJECTIONS,
+    BALANCER_SELECTIONS,
+    CACHE_CAPACITY,
+    CACHE_EVICTIONS,
+    CACHE_LOOKUPS,
+    CACHE_RESULT_HIT,
+    CACHE_RESULT_MISS,
+    CACHE_SIZE,
+    DEFAULT_MAX_ERROR_TYPES,
+    DEFAULT_MAX_NAMES,
+    EVICTION_REASON_EXPIRED,
+    EVICTION_REASON_SIZE,
+    INSTANCE_CAPACITY,
+    INSTANCE_HEALTHY,
+    INSTANCE_LOAD,
+    RETRY_ATTEMPTS,
+    RETRY_GIVE_UPS,
+    Kind,
+    MetricSpec,
+)
+
+#: One capped namespace per kind of name, so many caches cannot crowd out pools.
+cap_cache_name = ValueCap(DEFAULT_MAX_NAMES)
+cap_pool = ValueCap(DEFAULT_MAX_NAMES)
+cap_instance = ValueCap(DEFAULT_MAX_NAMES)
+cap_target = ValueCap(DEFAULT_MAX_NAMES)
+cap_error_type = ValueCap(DEFAULT_MAX_ERROR_TYPES)
+
+#: (metric name, attribute values) -> value
+Point = tuple[MetricSpec, tuple[str, ...], float]
+
+
+class CacheCounts:
+    """Lookups and evictions of one cache (or one tier). Mutated under the owner's lock."""
+
+    __slots__ = ("evicted_expired", "evicted_size", "hits", "misses", "name", "tier")
+
+    def __init__(self, name: str, tier: str) -> None:
+        self.name = cap_cache_name(name)
+        self.tier = tier
+        self.hits = 0
+        self.misses = 0
+        self.evicted_size = 0
+        self.evicted_expired = 0
+
+    def counters(self) -> Iterator[Point]:
+        n, t = self.name, self.tier
+        yield CACHE_LOOKUPS, (n, t, CACHE_RESULT_HIT), self.hits
+        yield CACHE_LOOKUPS, (n, t, CACHE_RESULT_MISS), self.misses
+        if self.evicted_size:
+            yield CACHE_EVICTIONS, (n, t, EVICTION_REASON_SIZE), self.evicted_size
+        if self.evicted_expired:
+            yield CACHE_EVICTIONS, (n, t, EVICTION_REASON_EXPIRED), self.evicted_expired
+
+    def gauges(self, owner: Any) -> Iterator[Point]:
+        size = getattr(owner, "_metric_size", None)
+        capacity = getattr(owner, "_metric_capacity", None)
+        values = (self.name, self.tier)
+        if size is not None:
+            yield CACHE_SIZE, values, size()
+        if capacity is not None:
+            yield CACHE_CAPACITY, values, capacity()
+
+
+class LookupCounts(CacheCounts):
+    """Lookups only (a tiered cache's whole-cache outcome; a user class with no size)."""
+
+    __slots__ = ()
+
+    def gauges(self, owner: Any) -> Iterator[Point]:
+        return iter(())
+
+
+class InstanceCounts:
+    """Selections of one balanced instance; its load, capacity and health are gauges."""
+
+    __slots__ = ("instance", "pool", "selections")
+
+    def __init__(self, pool: str, instance: str) -> None:
+        self.pool = cap_pool(pool)
+        self.instance = cap_instance(instance)
+        self.selections = 0
+
+    def counters(self) -> Iterator[Point]:
+        yield BALANCER_SELECTIONS, (self.pool, self.instance), self.selections
+
+    def gauges(self, owner: Any) -> Iterator[Point]:
+        values = (self.pool, self.instance)
+        load, capacity, healthy = owner._metric_state()
+        yield INSTANCE_LOAD, values, load
+        yield INSTANCE_CAPACITY, values, capacity
+        yield INSTANCE_HEALTHY, values, 1 if healthy else 0
+
+
+class PoolCounts:
+    """Rejected acquisitions of one pool of one balancer."""
+
+    __slots__ = ("pool", "rejections")
+
+    def __init__(self, pool: str) -> None:
+        self.pool = cap_pool(pool)
+        self.rejections = 0
+
+    def counters(self) -> Iterator[Point]:
+        yield BALANCER_REJECTIONS, (self.pool,), self.rejections
+
+    def gauges(self, owner: Any) -> Iterator[Point]:
+        return iter(())
+
+
+class RetryCounts:
+    """Retries and give-ups of one target by error type. Process-lifetime, never retired."""
+
+    __slots__ = ("_lock", "attempts", "give_ups", "target")
+
+    def __init__(self, target: str) -> None:
+        self.target = cap_target(target)
+        self.attempts: dict[str, int] = {}
+        self.give_ups: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def attempt(self, error_type: str) -> None:
+        error_type = cap_error_type(error_type)
+        with self._lock:
+            self.attempts[error_type] = self.attempts.get(error_type, 0) + 1
+
+    def give_up(self, error_type: str) -> None:
+        error_type = cap_error_type(error_type)
+        with self._lock:
+            self.give_ups[error_type] = self.give_ups.get(error_type, 0) + 1
+
+    def counters(self) -> Iterator[Point]:
+        with self._lock:
+            attempts, give_ups = list(self.attempts.items()), list(self.give_ups.items())
+        for error_type, value in attempts:
+            yield RETRY_ATTEMPTS, (self.target, error_type), value
+        for error_type, value in give_ups:
+            yield RETRY_GIVE_UPS, (self.target, error_type), value
+
+    def gauges(self, owner: Any) -> Iterator[Point]:
+        return iter(())
+
+
+Counts = CacheCounts | InstanceCounts | PoolCounts | RetryCounts
+
+
+class Registry:
+    """Every counts object of the process, its owner (weakly) and the retired totals."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: dict[int, tuple[Counts, weakref.ref[Any] | None]] = {}
+        self._retired: dict[tuple[str, tuple[str, ...]], float] = {}
+
+    def register(self, counts: Counts, owner: Any = None) -> None:
+        """Report ``counts``; gauges read ``owner`` while it lives. Idempotent."""
+        key = id(counts)
+        ref = None
+        if owner is not None:
+            try:
+                ref = weakref.ref(owner)
+            except TypeError:  # not weak-referenceable: counters only, kept forever
+                owner = None
+        with self._lock:
+            if key in self._live:
+                return
+            self._live[key] = (counts, ref)
+        if owner is not None:
+            weakref.finalize(owner, self._retire, key)
+
+    def _retire(self, key: int) -> None:
+        with self._lock:
+            entry = self._live.pop(key, None)
+            if entry is None:
+                return
+            for spec, values, value in entry[0].counters():
+                slot = (spec.name, values)
+                self._retired[slot] = self._retired.get(slot, 0) + value
+
+    def observe(self, spec: MetricSpec) -> dict[tuple[str, ...], float]:
+        """Current value of ``spec`` per attribute-value tuple, summed over objects."""
+        with self._lock:
+            live = list(self._live.values())
+            totals: dict[tuple[str, ...], float] = {}
+            if spec.kind is Kind.COUNTER:
+                for (name, values), value in self._retired.items():
+                    if name == spec.name:
+                        totals[values] = value
+        for counts, ref in live:
+            if spec.kind is Kind.COUNTER:
+                points: Iterable[Point] = counts.counters()
+            else:
+                owner = ref() if ref is not None else None
+                if owner is None:
+                    continue
+                points = counts.gauges(owner)
+            for point_spec, values, value in points:
+                if point_spec is spec:
+                    totals[values] = totals.get(values, 0) + value
+        return totals
+
+
+REGISTRY = Registry()
+
+#: Every metric this module publishes, in the order instruments are created.
+SPECS: tuple[MetricSpec, ...] = (
+    CACHE_LOOKUPS,
+    CACHE_EVICTIONS,
+    CACHE_SIZE,
+    CACHE_CAPACITY,
+    INSTANCE_LOAD,
+    INSTANCE_CAPACITY,
+    INSTANCE_HEALTHY,
+    BALANCER_SELECTIONS,
+    BALANCER_REJECTIONS,
+    RETRY_ATTEMPTS,
+    RETRY_GIVE_UPS,
+)
+
+
+def _attributes(spec: MetricSpec, values: tuple[str, ...]) -> dict[str, str]:
+    # Empty values (a cache without tiers) are left out, as the histograms do.
+    return {key: value for key, value in zip(spec.attributes, values, strict=True) if value}
+
+
+def install(meter: Meter, registry: Registry = REGISTRY) -> Callable[[], None]:
+    """Create the observable instruments on ``meter``; return a function that mutes them.
+
+    OpenTelemetry has no way to remove an instrument, so stopping makes every callback
+    return no observation.
+    """
+    state = {"on": True}
+
+    def callback_for(spec: MetricSpec) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            if not state["on"]:
+                return []
+            return [
+                Observation(value, _attributes(spec, values))
+                for values, value in registry.observe(spec).items()
+            ]
+
+        return callback
+
+    for spec in SPECS:
+        create = (
+            meter.create_observable_counter
+            if spec.kind is Kind.COUNTER
+            else meter.create_observable_gauge
+        )
+        create(
+            spec.name, callbacks=[callback_for(spec)], unit=spec.unit, description=spec.description
+        )
+
+    def stop() -> None:
+        state["on"] = False
+
+    return stop

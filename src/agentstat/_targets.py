@@ -1,0 +1,168 @@
+"""Wraps configured targets by path, whenever their module is imported.
+
+A target's module may be imported before instrumentation starts or long after (agents
+are often imported lazily); a wrapt post-import hook covers both. Problems are
+reported per entry, in one log line naming the entry and the reason, and the other
+targets are still wrapped; in strict mode the first problem raises instead.
+
+Originals are restored from the owner's ``__dict__`` as it was before patching, not
+with ``opentelemetry.instrumentation.utils.unwrap``: that helper re-reads the attribute
+through the descriptor protocol and would turn a wrapped ``staticmethod`` or
+``classmethod`` into a plain function.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import wrapt
+
+from agentstat import _wrappers
+from agentstat.config import Target
+from agentstat.errors import TargetError
+
+_logger = logging.getLogger("agentstat")
+_ABSENT = object()
+
+
+class AgentstatFunctionWrapper(wrapt.FunctionWrapper):
+    """Marks a callable agentstat wrapped, so a second entry for it is a no-op."""
+
+
+def _is_ours(value: Any) -> bool:
+    return issubclass(type(value), AgentstatFunctionWrapper)
+
+
+def _underlying(raw: Any) -> Any:
+    """The function behind a staticmethod/classmethod/wrapper, for shape checks."""
+    if isinstance(raw, staticmethod | classmethod):
+        return raw.__func__
+    return raw
+
+
+class Patcher:
+    """Applies targets and remembers how to undo them."""
+
+    def __init__(
+        self, strict: bool, class_patchers: dict[str, Callable[[type, str], list]]
+    ) -> None:
+        self.strict = strict
+        self.active = True
+        self._class_patchers = class_patchers
+        self._lock = threading.RLock()
+        self._restore: list[tuple[Any, str, Any]] = []  # owner, attribute, raw original
+        self._unwrap: list[tuple[Any, str]] = []  # pairs patched by class patchers
+
+    # -- reporting -----------------------------------------------------------------
+
+    def problem(self, target: Target | None, reason: str) -> None:
+        where = f"{target.kind} entry {target.entry!r}" if target else "configuration"
+        if self.strict:
+            raise TargetError(f"agentstat: cannot instrument {where}: {reason}")
+        _logger.error("agentstat: skipping %s: %s", where, reason)
+
+    # -- applying ------------------------------------------------------------------
+
+    def add(self, target: Target) -> None:
+        """Wrap ``target`` now if its module is loaded, else when it is imported."""
+        module = sys.modules.get(target.module)
+        if module is not None:
+            self._apply(module, target)
+            return
+        top = target.module.partition(".")[0]
+        try:
+            found = importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            self.problem(target, f"module {target.module!r} cannot be found")
+            return
+        wrapt.register_post_import_hook(lambda mod: self._on_import(mod, target), target.module)
+
+    def _on_import(self, module: ModuleType, target: Target) -> None:
+        try:
+            self._apply(module, target)
+        except TargetError:
+            raise
+        except Exception:  # an import hook must never break the user's import
+            _logger.exception("agentstat: failed to instrument %r", target.entry)
+
+    def _apply(self, module: ModuleType, target: Target) -> None:
+        if not self.active:
+            return
+        owner: Any = module
+        parts = target.qualname.split(".")
+        for index, part in enumerate(parts):
+            if not hasattr(owner, part):
+                where = ".".join([target.module, *parts[:index]])
+                self.problem(target, f"{where} has no attribute {part!r}")
+                return
+            if index < len(parts) - 1:
+                owner = getattr(owner, part)
+        attribute = parts[-1]
+        with self._lock:
+            if target.kind in self._class_patchers:
+                self._patch_class(owner, attribute, target)
+            else:
+                self._patch_callable(owner, attribute, target)
+
+    def _patch_callable(self, owner: Any, attribute: str, target: Target) -> None:
+        if isinstance(owner, type | ModuleType):
+            raw = inspect.getattr_static(owner, attribute)
+        else:  # an object's method: wrap the bound method on the object itself
+            raw = getattr(owner, attribute)
+        if _is_ours(raw) or _is_ours(_underlying(raw)):
+            return
+        func = _underlying(raw)
+        if isinstance(func, type) or not callable(func):
+            self.problem(
+                target, f"{target.path} is a {type(func).__name__}, not a function or method"
+            )
+            return
+        try:
+            recorder = _wrappers.Recorder(target.kind, target.name)
+        except ValueError as exc:
+            self.problem(target, str(exc))
+            return
+        before = owner.__dict__.get(attribute, _ABSENT) if hasattr(owner, "__dict__") else _ABSENT
+        wrapper = _wrappers.wrapt_wrapper(recorder, func)
+        setattr(owner, attribute, AgentstatFunctionWrapper(raw, wrapper))
+        self._restore.append((owner, attribute, before))
+        _logger.debug("agentstat: instrumented %s %s as %r", target.kind, target.path, target.name)
+
+    def _patch_class(self, owner: Any, attribute: str, target: Target) -> None:
+        cls = getattr(owner, attribute)
+        if not isinstance(cls, type):
+            self.problem(target, f"{target.path} is a {type(cls).__name__}, not a class")
+            return
+        try:
+            pairs = self._class_patchers[target.kind](cls, target.name)
+        except TargetError as exc:
+            self.problem(target, str(exc))
+            return
+        self._unwrap.extend(pairs)
+
+    # -- undoing -------------------------------------------------------------------
+
+    def undo(self) -> None:
+        from opentelemetry.instrumentation.utils import unwrap
+
+        with self._lock:
+            self.active = False
+            for owner, attribute, before in reversed(self._restore):
+                if before is _ABSENT:
+                    if attribute in getattr(owner, "__dict__", {}):
+                        delattr(owner, attribute)
+                else:
+                    setattr(owner, attribute, before)
+            for owner, attribute in reversed(self._unwrap):
+                unwrap(owner, attribute)
+            self._restore.clear()
+            self._unwrap.clear()

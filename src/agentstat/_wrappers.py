@@ -1,0 +1,410 @@
+"""Timing and recording around one agent or tool call: the hot path.
+
+One runner per call shape (plain, coroutine, generator, async generator) holds the
+only copy of the timing logic; both the decorators and the wrapt patches applied by
+dotted path call them. A runner:
+
+- skips all work under ``suppress_instrumentation()``;
+- times with ``perf_counter`` (monotonic) and records into the pre-aggregated store,
+  so the per-call cost is a dict lookup and a locked bucket increment, not an OTel SDK
+  ``record`` (see :mod:`agentstat.aggregation`);
+- returns the wrapped call's value and re-raises its exception object unchanged (a bare
+  ``raise``); failures inside agentstat are logged once, never raised;
+- tells cancellation (``asyncio.CancelledError``, ``GeneratorExit`` on an abandoned
+  stream) apart from failure: it is recorded with ``error.type="cancelled"``;
+- opens a span only when tracing was switched on with a real tracer (see
+  :func:`set_tracer`), so with no tracer provider the cost is one ``is None`` test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import os
+import threading
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from agentstat import semconv
+from agentstat.aggregation import STORE, ValueCap
+from agentstat.environment_variables import AGENTSTAT_MAX_ERROR_TYPES, AGENTSTAT_MAX_NAMES
+
+_logger = logging.getLogger(__name__)
+
+AGENT = "agent"
+TOOL = "tool"
+
+# opentelemetry-instrumentation's is_instrumentation_enabled() reads the context twice
+# (~350 ns); one read of the current context and two dict lookups does the same job.
+_SUPPRESS_KEYS = (_SUPPRESS_INSTRUMENTATION_KEY, "suppress_instrumentation")
+_get_current = otel_context.get_current
+
+
+def _suppressed() -> bool:
+    ctx = _get_current()
+    return bool(ctx) and bool(ctx.get(_SUPPRESS_KEYS[0]) or ctx.get(_SUPPRESS_KEYS[1]))
+
+
+_tracer: trace.Tracer | None = None
+
+
+def set_tracer(tracer: trace.Tracer | None) -> None:
+    """Open spans through ``tracer`` from now on (None: no spans, no cost)."""
+    global _tracer
+    _tracer = tracer
+
+
+def _limit(variable: str, default: int) -> int:
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+        if value < 1:
+            raise ValueError
+    except ValueError:
+        _logger.warning(
+            "agentstat: %s=%r is not a positive integer; using %d", variable, raw, default
+        )
+        return default
+    return value
+
+
+class _Caps:
+    """Per-metric caps on distinct names and error types, created on first use."""
+
+    def __init__(self) -> None:
+        self._caps: dict[tuple[str, str], ValueCap] = {}
+        self._lock = threading.Lock()
+
+    def get(self, metric: str, what: str) -> ValueCap:
+        cap = self._caps.get((metric, what))
+        if cap is None:
+            with self._lock:
+                cap = self._caps.get((metric, what))
+                if cap is None:
+                    limit = (
+                        _limit(AGENTSTAT_MAX_NAMES, semconv.DEFAULT_MAX_NAMES)
+                        if what == "name"
+                        else _limit(AGENTSTAT_MAX_ERROR_TYPES, semconv.DEFAULT_MAX_ERROR_TYPES)
+                    )
+                    cap = self._caps[(metric, what)] = ValueCap(limit)
+        return cap
+
+    def reset(self) -> None:
+        with self._lock:
+            self._caps.clear()
+
+
+CAPS = _Caps()
+
+_KINDS = {
+    AGENT: (
+        semconv.AGENT_DURATION,
+        semconv.AGENT_TIME_TO_FIRST_CHUNK,
+        semconv.OPERATION_INVOKE_AGENT,
+        semconv.GEN_AI_AGENT_NAME,
+    ),
+    TOOL: (
+        semconv.TOOL_DURATION,
+        semconv.TOOL_TIME_TO_FIRST_CHUNK,
+        semconv.OPERATION_EXECUTE_TOOL,
+        semconv.GEN_AI_TOOL_NAME,
+    ),
+}
+
+
+def error_type(exc: BaseException) -> str:
+    """``error.type`` for ``exc``: "cancelled" for cancellation, else the class name."""
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+        return semconv.ERROR_TYPE_CANCELLED
+    return type(exc).__name__
+
+
+_failure_logged = False
+
+
+def _log_failure() -> None:
+    global _failure_logged
+    if not _failure_logged:
+        _failure_logged = True
+        _logger.exception("agentstat: failed to record a call (reported once)")
+
+
+class Recorder:
+    """Everything needed to record calls of one named agent or tool."""
+
+    __slots__ = ("_errors", "_family", "_ok_key", "_ttfc_family", "_ttfc_key", "kind", "name",
+                 "span_attributes", "span_name")  # fmt: skip
+
+    def __init__(self, kind: str, name: str) -> None:
+        if kind not in _KINDS:
+            raise ValueError(f"kind must be {AGENT!r} or {TOOL!r}, not {kind!r}")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"an {kind} name must be a non-empty string, not {name!r}")
+        duration, ttfc, operation, name_attribute = _KINDS[kind]
+        self.kind = kind
+        self.name = CAPS.get(duration.name, "name")(name)
+        self._family = STORE.histogram(duration)
+        self._ok_key = (operation, self.name, "")
+        self._ttfc_family = STORE.histogram(ttfc)
+        self._ttfc_key = (operation, self.name)
+        self._errors = CAPS.get(duration.name, "error")
+        self.span_name = f"{operation} {self.name}"
+        self.span_attributes = {
+            semconv.GEN_AI_OPERATION_NAME: operation,
+            name_attribute: self.name,
+        }
+
+    def succeeded(self, seconds: float) -> None:
+        try:
+            self._family.series(self._ok_key).observe(seconds)
+        except Exception:
+            _log_failure()
+
+    def failed(self, exc: BaseException, seconds: float) -> None:
+        try:
+            etype = self._errors(error_type(exc))
+            self._family.series((self._ok_key[0], self.name, etype)).observe(seconds)
+        except Exception:
+            _log_failure()
+
+    def first_chunk(self, seconds: float) -> None:
+        try:
+            self._ttfc_family.series(self._ttfc_key).observe(seconds)
+        except Exception:
+            _log_failure()
+
+    # -- spans ---------------------------------------------------------------------
+
+    def start_span(self, tracer: trace.Tracer) -> tuple[Any, Any]:
+        try:
+            span = tracer.start_span(
+                self.span_name, kind=SpanKind.INTERNAL, attributes=self.span_attributes
+            )
+            token = otel_context.attach(trace.set_span_in_context(span))
+            return span, token
+        except Exception:
+            _log_failure()
+            return None, None
+
+    @staticmethod
+    def end_span(span: Any, token: Any, exc: BaseException | None) -> None:
+        if span is None:
+            return
+        try:
+            if exc is not None:
+                span.set_attribute(semconv.ERROR_TYPE, error_type(exc))
+                if not isinstance(exc, asyncio.CancelledError | GeneratorExit):
+                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            otel_context.detach(token)
+            span.end()
+        except Exception:
+            _log_failure()
+
+
+# --------------------------------------------------------------------------- runners
+
+
+def call_sync(rec: Recorder, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    if _suppressed():
+        return func(*args, **kwargs)
+    tracer = _tracer
+    span = token = None
+    if tracer is not None:
+        span, token = rec.start_span(tracer)
+    start = perf_counter()
+    try:
+        result = func(*args, **kwargs)
+    except BaseException as exc:
+        rec.failed(exc, perf_counter() - start)
+        if span is not None:
+            rec.end_span(span, token, exc)
+        raise
+    rec.succeeded(perf_counter() - start)
+    if span is not None:
+        rec.end_span(span, token, None)
+    return result
+
+
+async def call_async(rec: Recorder, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    if _suppressed():
+        return await func(*args, **kwargs)
+    tracer = _tracer
+    span = token = None
+    if tracer is not None:
+        span, token = rec.start_span(tracer)
+    start = perf_counter()
+    try:
+        result = await func(*args, **kwargs)
+    except BaseException as exc:
+        rec.failed(exc, perf_counter() - start)
+        if span is not None:
+            rec.end_span(span, token, exc)
+        raise
+    rec.succeeded(perf_counter() - start)
+    if span is not None:
+        rec.end_span(span, token, None)
+    return result
+
+
+class _FirstChunkTimer:
+    """Iterator proxy that notes when the first item arrives; ``yield from`` forwards
+    ``send``, ``throw`` and ``close`` to it exactly as to the generator itself."""
+
+    __slots__ = ("_gen", "_on_first")
+
+    def __init__(self, gen: Any, on_first: Callable[[], None]) -> None:
+        self._gen = gen
+        self._on_first: Callable[[], None] | None = on_first
+
+    def __iter__(self) -> _FirstChunkTimer:
+        return self
+
+    def _first(self, value: Any) -> Any:
+        if self._on_first is not None:
+            on_first, self._on_first = self._on_first, None
+            on_first()
+        return value
+
+    def __next__(self) -> Any:
+        return self._first(next(self._gen))
+
+    def send(self, value: Any) -> Any:
+        return self._first(self._gen.send(value))
+
+    def throw(self, *exc_info: Any) -> Any:
+        return self._first(self._gen.throw(*exc_info))
+
+    def close(self) -> None:
+        self._gen.close()
+
+
+def stream_sync(rec: Recorder, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    """Generator runner: duration covers the whole stream, plus time to first chunk."""
+    gen = func(*args, **kwargs)
+    if _suppressed():
+        return (yield from gen)
+    tracer = _tracer
+    span = token = None
+    if tracer is not None:
+        span, token = rec.start_span(tracer)
+    start = perf_counter()
+    try:
+        result = yield from _FirstChunkTimer(gen, lambda: rec.first_chunk(perf_counter() - start))
+    except BaseException as exc:
+        rec.failed(exc, perf_counter() - start)
+        if span is not None:
+            rec.end_span(span, token, exc)
+        raise
+    rec.succeeded(perf_counter() - start)
+    if span is not None:
+        rec.end_span(span, token, None)
+    return result
+
+
+async def stream_async(rec: Recorder, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    """Async-generator runner; async generators cannot ``yield from``, so this forwards
+    ``asend``/``athrow``/``aclose`` by hand (PEP 525 semantics)."""
+    agen = func(*args, **kwargs)
+    suppressed = _suppressed()
+    tracer = None if suppressed else _tracer
+    span = token = None
+    if tracer is not None:
+        span, token = rec.start_span(tracer)
+    start = perf_counter()
+    first = not suppressed
+    try:
+        try:
+            value = await agen.__anext__()
+        except StopAsyncIteration:
+            pass
+        else:
+            while True:
+                if first:
+                    first = False
+                    rec.first_chunk(perf_counter() - start)
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    await agen.aclose()
+                    raise
+                except BaseException as thrown:
+                    try:
+                        value = await agen.athrow(thrown)
+                    except StopAsyncIteration:
+                        break
+                else:
+                    try:
+                        value = await agen.asend(sent)
+                    except StopAsyncIteration:
+                        break
+    except BaseException as exc:
+        if not suppressed:
+            rec.failed(exc, perf_counter() - start)
+            if span is not None:
+                rec.end_span(span, token, exc)
+        raise
+    if not suppressed:
+        rec.succeeded(perf_counter() - start)
+        if span is not None:
+            rec.end_span(span, token, None)
+
+
+# ------------------------------------------------------------------------ wrappers
+
+
+def runner_for(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The runner matching ``func``'s call shape."""
+    if inspect.isasyncgenfunction(func):
+        return stream_async
+    if inspect.iscoroutinefunction(func):
+        return call_async
+    if inspect.isgeneratorfunction(func):
+        return stream_sync
+    return call_sync
+
+
+def wrapt_wrapper(rec: Recorder, func: Callable[..., Any]) -> Callable[..., Any]:
+    """A ``wrapt`` wrapper function ``(wrapped, instance, args, kwargs)`` for ``func``."""
+    runner = runner_for(func)
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        return runner(rec, wrapped, args, kwargs)
+
+    return wrapper
+
+
+def decorate(func: Callable[..., Any], rec: Recorder) -> Callable[..., Any]:
+    """Wrap ``func`` so every call is recorded by ``rec``.
+
+    Plain and ``async def`` functions get a closure (about 0.5 µs cheaper per call than
+    a wrapt proxy); generators and async generators get a wrapt ``FunctionWrapper``,
+    which keeps ``inspect.isgeneratorfunction``/``isasyncgenfunction`` true.
+    """
+    import wrapt
+
+    runner = runner_for(func)
+    if runner is call_sync:
+
+        @functools.wraps(func)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            return call_sync(rec, func, args, kwargs)
+
+        return sync_wrapper
+    if runner is call_async:
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            return await call_async(rec, func, args, kwargs)
+
+        return async_wrapper
+    return wrapt.FunctionWrapper(func, wrapt_wrapper(rec, func))

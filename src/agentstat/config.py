@@ -1,0 +1,186 @@
+"""What to instrument, from the environment and TOML, with every problem reported
+by entry rather than raised: a typo in one path must not take the others down.
+
+Sources, later ones overriding earlier ones key by key:
+
+1. ``[tool.agentstat]`` in ``pyproject.toml`` of the working directory;
+2. the TOML file named by ``AGENTSTAT_CONFIG`` (a ``[tool.agentstat]`` table, or keys
+   at top level);
+3. ``AGENTSTAT_AGENTS``, ``AGENTSTAT_TOOLS``, ``AGENTSTAT_CACHES``,
+   ``AGENTSTAT_BALANCERS``, ``AGENTSTAT_STRICT``.
+
+An entry is ``module:qualname`` with an optional ``=name``; in TOML a key holds a list
+of entries or one comma-separated string.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentstat.environment_variables import (
+    AGENTSTAT_AGENTS,
+    AGENTSTAT_BALANCERS,
+    AGENTSTAT_CACHES,
+    AGENTSTAT_CONFIG,
+    AGENTSTAT_STRICT,
+    AGENTSTAT_TOOLS,
+)
+from agentstat.errors import ConfigError
+
+KINDS = ("agent", "tool", "cache", "balancer")
+_ENV = {
+    "agent": AGENTSTAT_AGENTS,
+    "tool": AGENTSTAT_TOOLS,
+    "cache": AGENTSTAT_CACHES,
+    "balancer": AGENTSTAT_BALANCERS,
+}
+_TOML_KEYS = {"agents": "agent", "tools": "tool", "caches": "cache", "balancers": "balancer"}
+_DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing to instrument: where it is and the name it gets in metrics."""
+
+    kind: str
+    module: str
+    qualname: str
+    name: str
+    entry: str
+
+    @property
+    def path(self) -> str:
+        return f"{self.module}:{self.qualname}"
+
+
+@dataclass(frozen=True)
+class Config:
+    targets: tuple[Target, ...] = ()
+    strict: bool = False
+    #: problems found while reading; the instrumentor logs them (or raises if strict)
+    errors: tuple[ConfigError, ...] = field(default=(), compare=False)
+
+    def of_kind(self, kind: str) -> tuple[Target, ...]:
+        return tuple(t for t in self.targets if t.kind == kind)
+
+
+def parse_entry(kind: str, entry: str) -> Target:
+    """``"pkg.mod:Class.method=name"`` -> :class:`Target`; :class:`ConfigError` if malformed."""
+    if kind not in KINDS:
+        raise ConfigError(f"unknown target kind {kind!r}; expected one of {', '.join(KINDS)}")
+    text = entry.strip()
+    path, has_name, name = text.partition("=")
+    path, name = path.strip(), name.strip()
+    module, colon, qualname = path.partition(":")
+    if not colon:
+        raise ConfigError(f"{kind} entry {text!r}: expected 'module:qualname[=name]', missing ':'")
+    if not _DOTTED.match(module):
+        raise ConfigError(f"{kind} entry {text!r}: {module!r} is not a module path")
+    if not _DOTTED.match(qualname):
+        raise ConfigError(f"{kind} entry {text!r}: {qualname!r} is not a qualified name")
+    if has_name and not name:
+        raise ConfigError(f"{kind} entry {text!r}: empty name after '='")
+    return Target(kind=kind, module=module, qualname=qualname, name=name or qualname, entry=text)
+
+
+def parse_entries(kind: str, value: str | Sequence[str]) -> tuple[list[Target], list[ConfigError]]:
+    """Parse a comma-separated string or a list of entries; keep going past bad ones."""
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        items = list(value)
+    else:
+        return [], [
+            ConfigError(f"{kind} entries must be a string or a list of strings, not {value!r}")
+        ]
+    targets, errors = [], []
+    for item in items:
+        if not item.strip():
+            continue
+        try:
+            targets.append(parse_entry(kind, item))
+        except ConfigError as exc:
+            errors.append(exc)
+    return targets, errors
+
+
+def _parse_bool(source: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{source}: {value!r} is not a boolean (use 1/0, true/false)")
+
+
+def _read_toml(path: Path, *, table_optional: bool) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    table = data.get("tool", {}).get("agentstat")
+    if table is None:
+        return data if table_optional else {}
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.agentstat] must be a table")
+    return table
+
+
+def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
+    """Read every source; never raises (problems are in ``Config.errors``)."""
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    errors: list[ConfigError] = []
+    settings: dict[str, Any] = {}
+
+    sources: list[tuple[Path, bool]] = []
+    if (cwd / "pyproject.toml").is_file():
+        sources.append((cwd / "pyproject.toml", False))
+    if environ.get(AGENTSTAT_CONFIG):
+        sources.append((Path(environ[AGENTSTAT_CONFIG]), True))
+    for path, table_optional in sources:
+        try:
+            table = _read_toml(path, table_optional=table_optional)
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
+        for key, value in table.items():
+            if key in _TOML_KEYS or key == "strict":
+                settings[key] = (str(path), value)
+            else:
+                known = ", ".join([*_TOML_KEYS, "strict"])
+                errors.append(ConfigError(f"{path}: unknown key {key!r} (known: {known})"))
+
+    for key, kind in _TOML_KEYS.items():
+        if environ.get(_ENV[kind]) is not None:
+            settings[key] = (_ENV[kind], environ[_ENV[kind]])
+    if environ.get(AGENTSTAT_STRICT) is not None:
+        settings["strict"] = (AGENTSTAT_STRICT, environ[AGENTSTAT_STRICT])
+
+    strict = False
+    if "strict" in settings:
+        source, value = settings["strict"]
+        try:
+            strict = _parse_bool(source, value)
+        except ConfigError as exc:
+            errors.append(exc)
+    targets: list[Target] = []
+    for key, kind in _TOML_KEYS.items():
+        if key in settings:
+            parsed, problems = parse_entries(kind, settings[key][1])
+            targets.extend(parsed)
+            errors.extend(problems)
+    return Config(targets=tuple(targets), strict=strict, errors=tuple(errors))

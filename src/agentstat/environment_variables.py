@@ -1,0 +1,27 @@
+"""Environment variables agentstat reads. Each is also a key of the ``[tool.agentstat]``
+TOML table (lower case, without the prefix), except where noted."""
+
+AGENTSTAT_AGENTS = "AGENTSTAT_AGENTS"
+"""Agents to instrument by path: comma-separated ``module:qualname[=name]``."""
+
+AGENTSTAT_TOOLS = "AGENTSTAT_TOOLS"
+"""Tools to instrument by path, same format as :data:`AGENTSTAT_AGENTS`."""
+
+AGENTSTAT_CACHES = "AGENTSTAT_CACHES"
+"""The user's own cache classes (``get``/``put`` shape), ``module:qualname[=name]``."""
+
+AGENTSTAT_BALANCERS = "AGENTSTAT_BALANCERS"
+"""The user's own load-balancer classes (``acquire``/``release`` shape)."""
+
+AGENTSTAT_CONFIG = "AGENTSTAT_CONFIG"
+"""Path of a TOML file with the settings (a ``[tool.agentstat]`` table, or top level).
+Environment only."""
+
+AGENTSTAT_STRICT = "AGENTSTAT_STRICT"
+"""``1``/``true``: a bad target raises at start-up instead of being logged and skipped."""
+
+AGENTSTAT_MAX_NAMES = "AGENTSTAT_MAX_NAMES"
+"""Distinct agent/tool names per metric before further names become ``_OTHER``."""
+
+AGENTSTAT_MAX_ERROR_TYPES = "AGENTSTAT_MAX_ERROR_TYPES"
+"""Distinct ``error.type`` values per metric before further ones become ``_OTHER``."""
