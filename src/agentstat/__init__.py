@@ -12,12 +12,37 @@ from typing import TYPE_CHECKING, Any
 from agentstat.version import __version__
 
 if TYPE_CHECKING:
+    from agentstat.balancer import (
+        AgentInstance,
+        BalancerError,
+        LoadBalancer,
+        NoCapacityError,
+        NoHealthyInstanceError,
+        Strategy,
+        UnknownPoolError,
+    )
+    from agentstat.caching import MISSING, Cache, Tier, TieredCache, cached
     from agentstat.decorators import agent, tool
     from agentstat.errors import AgentstatError, ConfigError, TargetError
     from agentstat.exporter import MetricsServer, start_metrics_server
     from agentstat.instrumentation import AgentstatInstrumentor, instrument
+    from agentstat.retry import Backoff, retry
 
 _LAZY = {
+    "AgentInstance": "agentstat.balancer",
+    "BalancerError": "agentstat.balancer",
+    "LoadBalancer": "agentstat.balancer",
+    "NoCapacityError": "agentstat.balancer",
+    "NoHealthyInstanceError": "agentstat.balancer",
+    "Strategy": "agentstat.balancer",
+    "UnknownPoolError": "agentstat.balancer",
+    "MISSING": "agentstat.caching",
+    "Cache": "agentstat.caching",
+    "Tier": "agentstat.caching",
+    "TieredCache": "agentstat.caching",
+    "cached": "agentstat.caching",
+    "Backoff": "agentstat.retry",
+    "retry": "agentstat.retry",
     "AgentstatInstrumentor": "agentstat.instrumentation",
     "instrument": "agentstat.instrumentation",
     "agent": "agentstat.decorators",
@@ -30,14 +55,28 @@ _LAZY = {
 }
 
 __all__ = [
+    "MISSING",
+    "AgentInstance",
     "AgentstatError",
     "AgentstatInstrumentor",
+    "Backoff",
+    "BalancerError",
+    "Cache",
     "ConfigError",
+    "LoadBalancer",
     "MetricsServer",
+    "NoCapacityError",
+    "NoHealthyInstanceError",
+    "Strategy",
     "TargetError",
+    "Tier",
+    "TieredCache",
+    "UnknownPoolError",
     "__version__",
     "agent",
+    "cached",
     "instrument",
+    "retry",
     "start_metrics_server",
     "tool",
 ]

@@ -24,6 +24,8 @@ the process and sums stay monotonic.
 
 from __future__ import annotations
 
+import functools
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +34,7 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from agentstat.aggregation import ValueCap
+from agentstat.environment_variables import AGENTSTAT_MAX_ERROR_TYPES, AGENTSTAT_MAX_NAMES
 from agentstat.semconv import (
     BALANCER_REJECTIONS,
     BALANCER_SELECTIONS,
@@ -54,12 +57,23 @@ from agentstat.semconv import (
     MetricSpec,
 )
 
+
+def _limit(variable: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(variable, "").strip() or default)
+    except ValueError:
+        return default
+    return value if value >= 1 else default
+
+
+_MAX_NAMES = _limit(AGENTSTAT_MAX_NAMES, DEFAULT_MAX_NAMES)
+
 #: One capped namespace per kind of name, so many caches cannot crowd out pools.
-cap_cache_name = ValueCap(DEFAULT_MAX_NAMES)
-cap_pool = ValueCap(DEFAULT_MAX_NAMES)
-cap_instance = ValueCap(DEFAULT_MAX_NAMES)
-cap_target = ValueCap(DEFAULT_MAX_NAMES)
-cap_error_type = ValueCap(DEFAULT_MAX_ERROR_TYPES)
+cap_cache_name = ValueCap(_MAX_NAMES)
+cap_pool = ValueCap(_MAX_NAMES)
+cap_instance = ValueCap(_MAX_NAMES)
+cap_target = ValueCap(_MAX_NAMES)
+cap_error_type = ValueCap(_limit(AGENTSTAT_MAX_ERROR_TYPES, DEFAULT_MAX_ERROR_TYPES))
 
 #: (metric name, attribute values) -> value
 Point = tuple[MetricSpec, tuple[str, ...], float]
@@ -225,9 +239,11 @@ class Registry:
             if spec.kind is Kind.COUNTER:
                 points: Iterable[Point] = counts.counters()
             else:
-                owner = ref() if ref is not None else None
-                if owner is None:
-                    continue
+                owner = None
+                if ref is not None:
+                    owner = ref()
+                    if owner is None:
+                        continue  # died since the copy above; its finalizer is running
                 points = counts.gauges(owner)
             for point_spec, values, value in points:
                 if point_spec is spec:
@@ -236,6 +252,21 @@ class Registry:
 
 
 REGISTRY = Registry()
+
+_retry_lock = threading.Lock()
+_retry_counts: dict[str, RetryCounts] = {}
+
+
+def retry_counts(target: str) -> RetryCounts:
+    """The one counts object of a retry target (shared by every function naming it)."""
+    label = cap_target(target)
+    with _retry_lock:
+        counts = _retry_counts.get(label)
+        if counts is None:
+            counts = _retry_counts[label] = RetryCounts(label)
+            REGISTRY.register(counts)
+        return counts
+
 
 #: Every metric this module publishes, in the order instruments are created.
 SPECS: tuple[MetricSpec, ...] = (
@@ -253,6 +284,10 @@ SPECS: tuple[MetricSpec, ...] = (
 )
 
 
+_installed_lock = threading.Lock()
+_installed: dict[int, tuple[Meter, dict[str, bool]]] = {}
+
+
 def _attributes(spec: MetricSpec, values: tuple[str, ...]) -> dict[str, str]:
     # Empty values (a cache without tiers) are left out, as the histograms do.
     return {key: value for key, value in zip(spec.attributes, values, strict=True) if value}
@@ -262,9 +297,16 @@ def install(meter: Meter, registry: Registry = REGISTRY) -> Callable[[], None]:
     """Create the observable instruments on ``meter``; return a function that mutes them.
 
     OpenTelemetry has no way to remove an instrument, so stopping makes every callback
-    return no observation.
+    return no observation. The SDK hands back the first instrument when one is created
+    twice on a meter, so a second install on the same meter turns the first one back on.
     """
-    state = {"on": True}
+    with _installed_lock:
+        state = _installed.get(id(meter), (None, None))[1]
+        if state is not None:
+            state["on"] = True
+            return functools.partial(state.__setitem__, "on", False)
+        state = {"on": True}
+        _installed[id(meter)] = (meter, state)  # the meter is kept, so its id stays unique
 
     def callback_for(spec: MetricSpec) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:

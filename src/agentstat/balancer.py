@@ -266,6 +266,8 @@ class LoadBalancer:
             Strategy.POWER_OF_TWO: self._select_two_choices,
         }[self.strategy]
         self._stop_checks: Callable[[], None] | None = None
+        self._round_robin = self.strategy is Strategy.ROUND_ROBIN
+        self._least_loaded = self.strategy is Strategy.LEAST_LOADED
 
     # -- membership ----------------------------------------------------------------
 
@@ -534,11 +536,11 @@ class LoadBalancer:
             if instance._slot < 0:
                 instance._slot = len(pool.available)
                 pool.available.append(instance)
-            if self.strategy is Strategy.ROUND_ROBIN:
+            if self._round_robin:
                 if not instance._in_ring:
                     instance._in_ring = True
                     pool.ring.append(instance)
-            elif self.strategy is Strategy.LEAST_LOADED:
+            elif self._least_loaded:
                 instance._version += 1
                 ratio = instance.load / instance.capacity
                 heapq.heappush(pool.heap, (ratio, next(self._seq), instance._version, instance))

@@ -27,8 +27,11 @@ import click
 
 from agentstat import semconv
 from agentstat.aggregation import STORE, HistogramSnapshot
+from agentstat.balancer import AgentInstance, BalancerError, LoadBalancer, Strategy
+from agentstat.caching import MISSING, Cache, TieredCache
 from agentstat.decorators import agent, tool
 from agentstat.exporter import DEFAULT_HOST, DEFAULT_PORT, start_metrics_server
+from agentstat.retry import retry
 
 # ------------------------------------------------------------------------ the fleet
 
@@ -40,6 +43,7 @@ TIERS = ("hot", "warm", "cold")
 POOL = "researcher"
 INSTANCES = tuple(f"{POOL}-{i}" for i in range(1, 5))
 INSTANCE_CAPACITY = 10
+MAX_IN_FLIGHT = 5000  # bounds memory if a fault makes tasks pile up
 
 FAULTS = {
     "slow-agent": "writer takes 1.2-4 s (P95 above the 1 s alert)",
@@ -84,6 +88,27 @@ HEALTHY = {
 }
 
 
+class ZipfKeys:
+    """Keys drawn with probability ~ 1/rank^s, like real prompt and document traffic."""
+
+    def __init__(self, prefix: str, count: int, s: float, rng: random.Random) -> None:
+        self.keys = [f"{prefix}-{rank}" for rank in range(count)]
+        weights = [1.0 / (rank + 1) ** s for rank in range(count)]
+        total = 0.0
+        self.cumulative = []
+        for weight in weights:
+            total += weight
+            self.cumulative.append(total)
+        self.rng = rng
+
+    def draw(self) -> str:
+        return self.rng.choices(self.keys, cum_weights=self.cumulative)[0]
+
+    def most_popular_last(self, limit: int) -> list[str]:
+        """The ``limit`` most popular keys, least popular first (for warming caches)."""
+        return list(reversed(self.keys[:limit]))
+
+
 class Fleet:
     """The simulated workload; one instance per ``agentstat demo`` process."""
 
@@ -102,10 +127,39 @@ class Fleet:
             self.profiles[FAILING_TOOL] = Profile(0.080, 0.50, 0.30)
         self.tasks_done = 0
         self._build_agents()
+        self._build_caches()
+        self._build_pool()
 
-    async def _work(self, name: str, errors: tuple[type[Exception], ...]) -> str:
+    def _build_caches(self) -> None:
+        self.prompts = ZipfKeys("prompt", 5000, 1.1, self.rng)
+        self.documents = ZipfKeys("doc", 4000, 1.2, self.rng)
+        self.responses: Cache[str, str] = Cache(maxsize=2000, ttl=600, name=CACHE)
+        self.embeddings: TieredCache[str, tuple[float, ...]] = TieredCache(name=TIERED_CACHE)
+        # A service that has been up a while has warm caches; start like one.
+        for key in self.prompts.most_popular_last(2000):
+            self.responses.put(key, "cached answer")
+        for key in self.documents.most_popular_last(2600):
+            self.embeddings.put(key, (0.0,))
+
+    def _build_pool(self) -> None:
+        unhealthy = "unhealthy-pool" in self.faults
+
+        def probe(instance: AgentInstance) -> bool:
+            return not unhealthy
+
+        self.balancer = LoadBalancer(
+            Strategy.ROUND_ROBIN, probe=probe, probe_interval=1.0, default_timeout=2.0
+        )
+        for instance_id in INSTANCES:
+            self.balancer.register(AgentInstance(instance_id, POOL, capacity=INSTANCE_CAPACITY))
+        if unhealthy:
+            self.balancer.check_health()
+
+    async def _work(
+        self, name: str, errors: tuple[type[Exception], ...], slowdown: float = 1.0
+    ) -> str:
         profile = self.profiles[name]
-        await asyncio.sleep(profile.latency(self.rng))
+        await asyncio.sleep(profile.latency(self.rng) * slowdown)
         if self.rng.random() < profile.failure_rate:
             raise self.rng.choice(errors)(f"simulated {name} failure")
         return name
@@ -118,8 +172,9 @@ class Fleet:
             return await self._work("planner", llm_errors)
 
         @agent("researcher")
-        async def research() -> str:
-            return await self._work("researcher", llm_errors)
+        async def research(instance: AgentInstance) -> str:
+            hot = instance.id == HOT_INSTANCE and "hot-instance" in self.faults
+            return await self._work("researcher", llm_errors, 20.0 if hot else 1.0)
 
         @agent("writer")
         async def write() -> str:
@@ -129,6 +184,8 @@ class Fleet:
         async def review() -> str:
             return await self._work("reviewer", (ValueError, *llm_errors))
 
+        # Transient search failures are retried (and counted) before the task gives up.
+        @retry(on=(TimeoutError, ConnectionError), attempts=3, initial=0.02, target="web_search")
         @tool("web_search")
         async def web_search() -> str:
             return await self._work("web_search", (TimeoutError, ConnectionError))
@@ -147,27 +204,53 @@ class Fleet:
     async def task(self) -> None:
         """One user request through the fleet; failures end the task, as they would."""
         with contextlib.suppress(Exception):
-            await self.plan()
+            await self._plan()
+            await self._embed()
             await self.web_search()
             if self.rng.random() < 0.5:
                 await self.calculator()
             if self.rng.random() < 0.4:
                 await self.code_exec()
-            await self.research()
+            with contextlib.suppress(BalancerError):
+                async with self.balancer.acquire(POOL) as instance:
+                    await self.research(instance)
             await self.write()
             await self.review()
         self.tasks_done += 1
 
-    async def run(self, concurrency: int, stop: asyncio.Event) -> None:
-        async def user() -> None:
-            while not stop.is_set():
-                await self.task()
+    async def _plan(self) -> None:
+        """Planning goes through the LLM response cache: only misses call the planner."""
+        if "cold-cache" in self.faults:
+            key = f"prompt-new-{self.rng.getrandbits(48)}"
+        else:
+            key = self.prompts.draw()
+        if self.responses.get(key, MISSING) is MISSING:
+            self.responses.put(key, await self.plan())
 
-        users = [asyncio.create_task(user()) for _ in range(concurrency)]
-        await stop.wait()
-        for task in users:
-            task.cancel()
-        await asyncio.gather(*users, return_exceptions=True)
+    async def _embed(self) -> None:
+        key = self.documents.draw()
+        if self.embeddings.get(key, MISSING) is MISSING:
+            await asyncio.sleep(0.005)
+            self.embeddings.put(key, (0.0,))
+
+    async def run(self, rate: float, stop: asyncio.Event) -> None:
+        """Start tasks as a Poisson stream of ``rate`` per second (open loop: a slow
+        agent does not slow the arrivals, as with real users), until ``stop``."""
+        if self.balancer.probe is not None:
+            self.balancer.start_health_checks()
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                if len(in_flight) < MAX_IN_FLIGHT:
+                    task = asyncio.create_task(self.task())
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                await asyncio.sleep(self.rng.expovariate(rate))
+        finally:
+            for task in list(in_flight):
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+            self.balancer.close()
 
 
 # ----------------------------------------------------------------------- the summary
@@ -198,12 +281,37 @@ def _delta(now: HistogramSnapshot, before: HistogramSnapshot | None) -> list[int
 
 
 class Summary:
-    """Prints P50/P95/P99 and success rate per agent and tool over the last interval."""
+    """Prints P50/P95/P99 and success rate per agent and tool over the last interval,
+    then cache hit rates and instance loads."""
 
-    def __init__(self) -> None:
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
         self._previous: dict[tuple[str, tuple], HistogramSnapshot] = {}
+        self._cache_previous: dict[str, tuple[int, int]] = {}
 
     def render(self, elapsed: float) -> str:
+        return "\n".join([self._calls(elapsed), self._resources()])
+
+    def _hit_rate(self, label: str, hits: int, misses: int) -> str:
+        before_hits, before_misses = self._cache_previous.get(label, (0, 0))
+        self._cache_previous[label] = (hits, misses)
+        hits, misses = hits - before_hits, misses - before_misses
+        rate = 100.0 * hits / (hits + misses) if hits + misses else math.nan
+        flag = " !" if rate < semconv.CACHE_HIT_RATE_TARGET * 100 else ""
+        return f"{label} {rate:5.1f}%{flag}"
+
+    def _resources(self) -> str:
+        fleet = self.fleet
+        caches = [self._hit_rate(CACHE, fleet.responses.hits, fleet.responses.misses)]
+        caches.append(self._hit_rate(TIERED_CACHE, fleet.embeddings.hits, fleet.embeddings.misses))
+        loads = []
+        for instance in fleet.balancer.instances(POOL):
+            share = 100.0 * instance.current_load / instance.max_capacity
+            mark = "" if instance.is_healthy else " (down)"
+            loads.append(f"{instance.id} {share:3.0f}%{mark}")
+        return f"   caches: {'  '.join(caches)}\n   load:   {'  '.join(loads)}"
+
+    def _calls(self, elapsed: float) -> str:
         rows: dict[tuple[str, str], list[list[int]]] = {}
         errors: dict[tuple[str, str], int] = {}
         for spec, name_attr in (
@@ -254,7 +362,7 @@ async def _main(
     duration: float,
     faults: tuple[str, ...],
     seed: int | None,
-    concurrency: int,
+    rate: float,
     interval: float,
     summary: bool,
 ) -> None:
@@ -269,8 +377,8 @@ async def _main(
             loop.add_signal_handler(signum, stop.set)
     if duration > 0:
         loop.call_later(duration, stop.set)
-    table = Summary()
-    runner = asyncio.create_task(fleet.run(concurrency, stop))
+    table = Summary(fleet)
+    runner = asyncio.create_task(fleet.run(rate, stop))
     started = last = time.monotonic()
     try:
         while not stop.is_set():
@@ -306,11 +414,11 @@ async def _main(
 )
 @click.option("--seed", type=int, default=None, help="Random seed, for a repeatable run.")
 @click.option(
-    "--concurrency",
-    default=16,
+    "--rate",
+    default=40.0,
     show_default=True,
-    type=click.IntRange(1, 1000),
-    help="Simulated users working at once.",
+    type=click.FloatRange(0.1, 2000),
+    help="Tasks started per second (each calls several agents and tools).",
 )
 @click.option(
     "--interval",
@@ -326,15 +434,13 @@ def demo_command(
     duration: float,
     faults: tuple[str, ...],
     seed: int | None,
-    concurrency: int,
+    rate: float,
     interval: float,
     no_summary: bool,
 ) -> None:
     """Run a simulated agent fleet and serve its metrics on /metrics."""
     try:
-        asyncio.run(
-            _main(host, port, duration, faults, seed, concurrency, interval, not no_summary)
-        )
+        asyncio.run(_main(host, port, duration, faults, seed, rate, interval, not no_summary))
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
     except KeyboardInterrupt:

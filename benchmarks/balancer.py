@@ -1,0 +1,78 @@
+"""Acquire + release per strategy at 10, 1000 and 10 000 instances, vs the seed's O(n).
+
+Every pool is half loaded before timing (5 of each instance's 10 slots taken, through
+the balancer itself), so a selection works against a realistic mix rather than an idle
+pool. One op is ``with lb.acquire(pool): pass`` (agentstat: choose, count the selection,
+release on exit) and ``lb.try_acquire`` + ``lb.release``; the seed baseline
+(benchmarks/_seed.py) is its ``acquire`` + ``release``, which filters every instance on
+every call. The seed has no power-of-two-choices strategy; that row's ratio is to the
+seed's least-loaded selection, the strategy it replaces. Target: ≤ 3 µs at 1000.
+"""
+
+from __future__ import annotations
+
+from agentstat.balancer import AgentInstance, LoadBalancer, Strategy
+from benchmarks._harness import Case, Mode, Report, measure, stmt_runner
+from benchmarks._seed import seed_balancer
+
+SECTION = "balancer"
+POOL = "bench"
+CAPACITY = 10
+PRELOAD = CAPACITY // 2
+LIMIT_NS = 3_000.0
+LIMIT_SIZE = 1_000
+
+#: agentstat strategy -> the seed strategy it is compared with.
+SEED_FOR = {
+    Strategy.ROUND_ROBIN: "round_robin",
+    Strategy.LEAST_LOADED: "least_loaded",
+    Strategy.WEIGHTED: "weighted",
+    Strategy.POWER_OF_TWO: "least_loaded",
+}
+
+
+def _balancer(strategy: Strategy, size: int) -> LoadBalancer:
+    lb = LoadBalancer(strategy)
+    for n in range(size):
+        lb.register(AgentInstance(f"i{n}", POOL, capacity=CAPACITY))
+    for _ in range(size * PRELOAD):
+        lb.try_acquire(POOL)
+    return lb
+
+
+def run(mode: Mode, report: Report) -> None:
+    """Time every strategy at every size beside the seed's scan; evaluate the target."""
+    for size in mode.balancer_sizes:
+        cases = []
+        for seed_strategy in dict.fromkeys(SEED_FOR.values()):
+            seed = seed_balancer(seed_strategy, size)
+            for _ in range(size * PRELOAD):
+                seed.acquire()
+            ns = {"a": seed.acquire, "r": seed.release}
+            cases.append(Case(f"{size:,} instances: seed O(n) {seed_strategy}",
+                              stmt_runner("r(a())", ns)))  # fmt: skip
+        for strategy in Strategy:
+            base = f"{size:,} instances: seed O(n) {SEED_FOR[strategy]}"
+            lb = _balancer(strategy, size)
+            cases.append(Case(f"{size:,} instances: agentstat {strategy.value}, with acquire()",
+                              stmt_runner("with a(p): pass", {"a": lb.acquire, "p": POOL}), base))  # fmt: skip
+            lb2 = _balancer(strategy, size)
+            ns = {"t": lb2.try_acquire, "r": lb2.release, "p": POOL}
+            cases.append(Case(f"{size:,} instances: agentstat {strategy.value}, try_acquire+release",
+                              stmt_runner("r(t(p))", ns), base))  # fmt: skip
+        measure(SECTION, cases, mode, report)
+    if LIMIT_SIZE not in mode.balancer_sizes:
+        return
+    for strategy in Strategy:
+        value = report.find(
+            SECTION, f"{LIMIT_SIZE:,} instances: agentstat {strategy.value}, with acquire()"
+        ).value
+        seed = report.find(SECTION, f"{LIMIT_SIZE:,} instances: seed O(n) {SEED_FOR[strategy]}")
+        report.target(
+            SECTION,
+            f"{strategy.value} acquire+release at {LIMIT_SIZE:,}",
+            f"{value:,.0f} ns",
+            f"≤ {LIMIT_NS:,.0f} ns",
+            value <= LIMIT_NS,
+            f"seed O(n) {SEED_FOR[strategy]}: {seed.value / 1e3:,.1f} µs",
+        )

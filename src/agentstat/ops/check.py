@@ -1,0 +1,354 @@
+"""``agentstat check``: the targets checked against live ``/metrics`` pages, no Prometheus.
+
+Each page is read twice, ``interval`` seconds apart, so every number is a real rate
+over that interval rather than a lifetime average. Verdicts use the same arithmetic as
+the alert rules: latency from exact bucket fractions ("P95 > 1 s" = more than 5 % of
+calls above the 1.0 s bucket), success rate without cancelled calls, hit rate per cache
+and tier, load per instance in the busiest process. P50/P95/P99 are interpolated the
+way ``histogram_quantile`` does, for reading only. Several URLs (one per worker) are
+summed, as the rules sum processes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from agentstat import semconv
+from agentstat.errors import AgentstatError
+from agentstat.ops.rules import AGENTS, TOOLS, Subject
+from agentstat.ops.targets import Targets
+
+Labels = tuple[tuple[str, str], ...]
+Samples = dict[tuple[str, Labels], float]
+SOURCE = "__source__"
+
+
+class CheckError(AgentstatError):
+    """A page could not be read or parsed; the message names the URL."""
+
+
+class Status(IntEnum):
+    """Verdict of one row, ordered by severity."""
+
+    IDLE = 0
+    OK = 1
+    BELOW_TARGET = 2
+    ALERT = 3
+
+    @property
+    def text(self) -> str:
+        return {0: "idle", 1: "ok", 2: "MISSED TARGET", 3: "ALERT"}[self.value]
+
+
+@dataclass
+class Row:
+    """One checked entity: an agent, tool, cache tier, balancer instance or pool."""
+
+    kind: str
+    name: str
+    status: Status
+    values: dict[str, str] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """Everything one check found."""
+
+    urls: list[str]
+    interval: float
+    targets: Targets
+    rows: list[Row]
+
+    def breaches(self, fail_on: Status = Status.BELOW_TARGET) -> list[Row]:
+        """Rows at or above ``fail_on``."""
+        return [row for row in self.rows if row.status >= fail_on]
+
+
+# ------------------------------------------------------------------------- scraping
+
+
+def fetch(url: str, timeout: float = 10.0) -> str:
+    """The text of a ``/metrics`` page."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.read().decode("utf-8")
+    except (OSError, ValueError) as exc:
+        raise CheckError(f"cannot read {url}: {exc}") from exc
+
+
+def parse(text: str, source: str) -> Samples:
+    """Every sample of a page, keyed by sample name and sorted labels."""
+    samples: Samples = {}
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = tuple(sorted({**sample.labels, SOURCE: source}.items()))
+                samples[(sample.name, labels)] = float(sample.value)
+    except ValueError as exc:
+        raise CheckError(f"{source} is not a Prometheus text page: {exc}") from exc
+    return samples
+
+
+def scrape(urls: Iterable[str], get: Callable[[str], str] = fetch) -> Samples:
+    """One reading of every page (labels carry the URL, so processes never merge)."""
+    samples: Samples = {}
+    for url in urls:
+        samples.update(parse(get(url), url))
+    return samples
+
+
+def deltas(before: Samples, after: Samples) -> Samples:
+    """Counter increase per series; a series that is new or went down (a restarted
+    process) counts from zero, as Prometheus's ``rate`` does."""
+    out: Samples = {}
+    for key, value in after.items():
+        old = before.get(key)
+        out[key] = value - old if old is not None and value >= old else value
+    return out
+
+
+def _select(samples: Samples, name: str) -> list[tuple[dict[str, str], float]]:
+    return [(dict(labels), value) for (sample, labels), value in samples.items() if sample == name]
+
+
+# --------------------------------------------------------------------------- maths
+
+
+def quantile(bounds: list[float], cumulative: list[float], q: float) -> float:
+    """``histogram_quantile`` on cumulative bucket counts (last is ``+Inf``)."""
+    total = cumulative[-1] if cumulative else 0.0
+    if total <= 0:
+        return math.nan
+    rank = q * total
+    for index, count in enumerate(cumulative):
+        if count >= rank:
+            if index >= len(bounds):
+                return bounds[-1]
+            lower = bounds[index - 1] if index > 0 else 0.0
+            below = cumulative[index - 1] if index > 0 else 0.0
+            inside = count - below
+            if inside <= 0:
+                return bounds[index]
+            return lower + (bounds[index] - lower) * (rank - below) / inside
+    return bounds[-1]
+
+
+def _ms(seconds: float) -> str:
+    if math.isnan(seconds):
+        return "-"
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def _pct(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.1%}"
+
+
+# ------------------------------------------------------------------------- verdicts
+
+
+def _subject_rows(subject: Subject, delta: Samples, targets: Targets, seconds: float) -> list[Row]:
+    spec = subject.spec
+    name_label, error_label = subject.name_label, subject.error_label
+    cancelled = semconv.ERROR_TYPE_CANCELLED
+    bounds = sorted(float(b) for b in spec.buckets or ())
+    buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+    calls: dict[str, float] = defaultdict(float)
+    errors: dict[str, float] = defaultdict(float)
+    for labels, value in _select(delta, spec.bucket):
+        if labels.get(error_label, "") == cancelled:
+            continue
+        buckets[labels.get(name_label, "")][float(labels["le"])] += value
+    for labels, value in _select(delta, spec.count):
+        error = labels.get(error_label, "")
+        if error == cancelled:
+            continue
+        calls[labels.get(name_label, "")] += value
+        if error:
+            errors[labels.get(name_label, "")] += value
+    allowed = targets.slow_fraction_alert
+    rows = []
+    for name in sorted(calls):
+        total = calls[name]
+        cumulative = [buckets[name].get(b, 0.0) for b in bounds] + [total]
+        slow_target = 1 - buckets[name].get(targets.latency_p95_target_seconds, 0.0) / total
+        slow_alert = 1 - buckets[name].get(targets.latency_p95_alert_seconds, 0.0) / total
+        success = 1 - errors[name] / total if total else math.nan
+        row = Row(subject.noun, name, Status.OK)
+        q = targets.latency_quantile
+        row.values = {
+            "calls/s": f"{total / seconds:.1f}",
+            "p50": _ms(quantile(bounds, cumulative, 0.5)),
+            f"p{round(q * 100)}": _ms(quantile(bounds, cumulative, q)),
+            "p99": _ms(quantile(bounds, cumulative, 0.99)),
+            "success": _pct(success),
+        }
+        if total < targets.min_calls:
+            row.status = Status.IDLE
+            row.reasons.append(f"only {total:.0f} calls (< {targets.min_calls})")
+        else:
+            if slow_alert > allowed:
+                row.status = max(row.status, Status.ALERT)
+                row.reasons.append(
+                    f"{slow_alert:.1%} of calls > {targets.latency_p95_alert_seconds} s"
+                )
+            elif slow_target > allowed:
+                row.status = max(row.status, Status.BELOW_TARGET)
+                row.reasons.append(
+                    f"{slow_target:.1%} of calls > {targets.latency_p95_target_seconds} s"
+                )
+            if success < targets.success_rate_alert:
+                row.status = max(row.status, Status.ALERT)
+                row.reasons.append(f"success {success:.1%} < {targets.success_rate_alert:.0%}")
+            elif success < targets.success_rate_target:
+                row.status = max(row.status, Status.BELOW_TARGET)
+                row.reasons.append(f"success {success:.1%} < {targets.success_rate_target:.0%}")
+        rows.append(row)
+    return rows
+
+
+def _cache_rows(delta: Samples, targets: Targets) -> list[Row]:
+    spec = semconv.CACHE_LOOKUPS
+    name_l = spec.label(semconv.CACHE_NAME)
+    tier_l = spec.label(semconv.CACHE_TIER)
+    result_l = spec.label(semconv.CACHE_RESULT)
+    hits: dict[tuple[str, str], float] = defaultdict(float)
+    total: dict[tuple[str, str], float] = defaultdict(float)
+    for labels, value in _select(delta, spec.prometheus_name):
+        key = (labels.get(name_l, ""), labels.get(tier_l, ""))
+        total[key] += value
+        if labels.get(result_l) == semconv.CACHE_RESULT_HIT:
+            hits[key] += value
+    rows = []
+    for (name, tier), lookups in sorted(total.items()):
+        rate = hits[(name, tier)] / lookups if lookups else math.nan
+        row = Row("cache", f"{name}/{tier}" if tier else name, Status.OK)
+        row.values = {"lookups": f"{lookups:.0f}", "hit rate": _pct(rate)}
+        if lookups < targets.min_calls:
+            row.status = Status.IDLE
+            row.reasons.append(f"only {lookups:.0f} lookups (< {targets.min_calls})")
+        elif rate < targets.cache_hit_rate_alert:
+            row.status = Status.ALERT
+            row.reasons.append(f"hit rate {rate:.1%} < {targets.cache_hit_rate_alert:.0%}")
+        elif rate < targets.cache_hit_rate_target:
+            row.status = Status.BELOW_TARGET
+            row.reasons.append(f"hit rate {rate:.1%} < {targets.cache_hit_rate_target:.0%}")
+        rows.append(row)
+    return rows
+
+
+def _balancer_rows(now: Samples, delta: Samples, targets: Targets) -> list[Row]:
+    load_spec = semconv.INSTANCE_LOAD
+    pool_l = load_spec.label(semconv.POOL_NAME)
+    inst_l = load_spec.label(semconv.INSTANCE_ID)
+
+    def keyed(name: str) -> dict[tuple[str, str, str], float]:
+        out: dict[tuple[str, str, str], float] = defaultdict(float)
+        for labels, value in _select(now, name):
+            out[(labels.get(pool_l, ""), labels.get(inst_l, ""), labels[SOURCE])] += value
+        return out
+
+    load = keyed(load_spec.prometheus_name)
+    capacity = keyed(semconv.INSTANCE_CAPACITY.prometheus_name)
+    healthy = keyed(semconv.INSTANCE_HEALTHY.prometheus_name)
+    utilisation: dict[tuple[str, str], float] = {}
+    for (pool, instance, source), used in load.items():
+        cap = capacity.get((pool, instance, source), 0.0)
+        ratio = used / cap if cap else (math.inf if used else 0.0)
+        utilisation[(pool, instance)] = max(utilisation.get((pool, instance), 0.0), ratio)
+    rows = []
+    for (pool, instance), ratio in sorted(utilisation.items()):
+        row = Row("instance", f"{pool}/{instance}", Status.OK, {"load": _pct(ratio)})
+        if ratio > targets.instance_load_alert:
+            row.status = Status.ALERT
+            row.reasons.append(f"load {ratio:.0%} > {targets.instance_load_alert:.0%}")
+        rows.append(row)
+    healthy_per_process: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for (pool, _instance, source), value in healthy.items():
+        healthy_per_process[pool][source] += value
+    rejected: dict[str, float] = defaultdict(float)
+    for labels, value in _select(delta, semconv.BALANCER_REJECTIONS.prometheus_name):
+        rejected[labels.get(pool_l, "")] += value
+    for pool in sorted(set(healthy_per_process) | set(rejected)):
+        fewest = min(healthy_per_process[pool].values(), default=math.nan)
+        row = Row("pool", pool, Status.OK)
+        row.values = {
+            "healthy": "-" if math.isnan(fewest) else f"{fewest:.0f}",
+            "rejected": f"{rejected[pool]:.0f}",
+        }
+        if fewest == 0:
+            row.status = Status.ALERT
+            row.reasons.append("a process sees no healthy instance")
+        if rejected[pool] > 0:
+            row.status = Status.ALERT
+            row.reasons.append(f"{rejected[pool]:.0f} acquisitions rejected")
+        rows.append(row)
+    return rows
+
+
+def evaluate(before: Samples, after: Samples, seconds: float, targets: Targets) -> list[Row]:
+    """Rows for every agent, tool, cache tier, instance and pool found on the pages."""
+    delta = deltas(before, after)
+    return [
+        *_subject_rows(AGENTS, delta, targets, seconds),
+        *_subject_rows(TOOLS, delta, targets, seconds),
+        *_cache_rows(delta, targets),
+        *_balancer_rows(after, delta, targets),
+    ]
+
+
+def run_check(
+    urls: list[str],
+    interval: float,
+    targets: Targets | None = None,
+    get: Callable[[str], str] = fetch,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Report:
+    """Read every page, wait ``interval`` seconds, read again, judge the difference."""
+    targets = targets or Targets()
+    started = time.monotonic()
+    before = scrape(urls, get)
+    sleep(interval)
+    after = scrape(urls, get)
+    seconds = max(time.monotonic() - started, 1e-9)
+    return Report(urls, seconds, targets, evaluate(before, after, seconds, targets))
+
+
+def format_report(report: Report) -> str:
+    """A plain-text table, one section per kind."""
+    t = report.targets
+    lines = [
+        f"agentstat check: {len(report.urls)} page(s), {report.interval:.1f} s between readings",
+        f"targets: P{round(t.latency_quantile * 100)} < {t.latency_p95_target_seconds} s "
+        f"(alert > {t.latency_p95_alert_seconds} s), success >= {t.success_rate_target:.0%} "
+        f"(alert < {t.success_rate_alert:.0%}), cache hit >= {t.cache_hit_rate_target:.0%} "
+        f"(alert < {t.cache_hit_rate_alert:.0%}), instance load <= {t.instance_load_alert:.0%}",
+    ]
+    if not report.rows:
+        lines.append("no agentstat metrics found on the page(s)")
+    kinds: dict[str, list[Row]] = {}
+    for row in report.rows:
+        kinds.setdefault(row.kind, []).append(row)
+    for kind, rows in kinds.items():
+        columns = list(rows[0].values)
+        width = max(len(kind), *(len(r.name) for r in rows))
+        lines.append("")
+        lines.append(
+            f"{kind.upper():<{width}}  " + "".join(f"{c.upper():>10}" for c in columns) + "  STATUS"
+        )
+        for row in rows:
+            cells = "".join(f"{row.values.get(c, ''):>10}" for c in columns)
+            reason = f" ({'; '.join(row.reasons)})" if row.reasons else ""
+            lines.append(f"{row.name:<{width}}  {cells}  {row.status.text}{reason}")
+    breaches = report.breaches()
+    lines.append("")
+    lines.append(f"{len(breaches)} breach(es)" if breaches else "all targets met")
+    return "\n".join(lines)

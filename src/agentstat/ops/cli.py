@@ -1,0 +1,195 @@
+"""``agentstat rules`` and ``agentstat check``: the generators and the target check for
+the user's own thresholds, windows and selectors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import click
+
+from agentstat.errors import ConfigError
+from agentstat.ops.targets import BurnRate, Targets
+
+#: Exit code when a page cannot be read; 1 means a target was missed.
+EXIT_UNREADABLE = 2
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Targets)}
+_SETTABLE = sorted(
+    name
+    for name, f in _FIELDS.items()
+    if f.type in ("float", "int", "str", "str | None") and name != "selector"
+)
+
+
+def _coerce(name: str, text: str) -> Any:
+    kind = _FIELDS[name].type
+    try:
+        if kind == "float":
+            return float(text)
+        if kind == "int":
+            return int(text)
+    except ValueError:
+        raise ConfigError(f"{name} needs a {kind}, got {text!r}") from None
+    return text
+
+
+def _burn_rate(text: str) -> BurnRate:
+    parts = text.split(":")
+    if len(parts) not in (4, 5):
+        raise ConfigError(
+            f"--burn-rate {text!r}: expected FACTOR:LONG:SHORT:SEVERITY[:FOR], "
+            "e.g. 14.4:1h:5m:critical:2m"
+        )
+    try:
+        factor = float(parts[0])
+    except ValueError:
+        raise ConfigError(f"--burn-rate {text!r}: {parts[0]!r} is not a number") from None
+    return BurnRate(factor, parts[1], parts[2], parts[3], *parts[4:])
+
+
+def build_targets(
+    settings: tuple[str, ...] = (),
+    selector: str | None = None,
+    group_by: tuple[str, ...] = (),
+    burn_rates: tuple[str, ...] = (),
+) -> Targets:
+    """A :class:`Targets` from command-line settings (``name=value`` pairs)."""
+    values: dict[str, Any] = {}
+    for item in settings:
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in _SETTABLE:
+            raise ConfigError(
+                f"--set {item!r}: expected NAME=VALUE with NAME one of {', '.join(_SETTABLE)}"
+            )
+        values[name] = _coerce(name, text.strip())
+    if selector is not None:
+        values["selector"] = selector
+    if group_by:
+        values["group_by"] = tuple(group_by)
+    if burn_rates:
+        values["burn_rates"] = tuple(_burn_rate(b) for b in burn_rates)
+    return Targets(**values)
+
+
+_target_options = [
+    click.option(
+        "--set",
+        "settings",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Override one target setting (repeatable), e.g. latency_p95_alert_seconds=2.5, "
+        "success_rate_target=0.995, rate_window=10m, latency_for=15m, min_calls=50. "
+        f"Names: {', '.join(_SETTABLE)}.",
+    ),
+    click.option(
+        "--selector",
+        default=None,
+        metavar="MATCHERS",
+        help="PromQL matchers added to every selector, e.g. 'job=\"agents\"'.",
+    ),
+    click.option(
+        "--group-by",
+        multiple=True,
+        metavar="LABEL",
+        help="Keep this label when aggregating (repeatable), e.g. cluster.",
+    ),
+]
+
+
+def _with_target_options(command: Any) -> Any:
+    for option in reversed(_target_options):
+        command = option(command)
+    return command
+
+
+@click.command("rules")
+@_with_target_options
+@click.option(
+    "--burn-rate",
+    "burn_rates",
+    multiple=True,
+    metavar="FACTOR:LONG:SHORT:SEVERITY[:FOR]",
+    help="Replace the SRE-workbook burn-rate pairs (repeatable), e.g. 14.4:1h:5m:critical:2m.",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
+def rules_command(
+    settings: tuple[str, ...],
+    selector: str | None,
+    group_by: tuple[str, ...],
+    burn_rates: tuple[str, ...],
+    output: str | None,
+    as_json: bool,
+) -> None:
+    """Print Prometheus recording and alerting rules for your targets.
+
+    Defaults are the shipped rules (alerts/agentstat-rules.yml): P95 < 500 ms (alert
+    > 1 s), success > 99 % (alert < 95 %, multi-window burn rates), cache hit > 80 %
+    (alert < 50 %), instance load alert > 80 %.
+    """
+    from agentstat.ops import rules
+
+    try:
+        targets = build_targets(settings, selector, group_by, burn_rates)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    text = (
+        json.dumps(rules.rule_groups(targets), indent=2) + "\n"
+        if as_json
+        else rules.render(targets)
+    )
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+@click.command("check")
+@click.argument("urls", nargs=-1, required=True, metavar="URL...")
+@click.option(
+    "--interval",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds between the two readings.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["target", "alert"]),
+    default="target",
+    show_default=True,
+    help="Exit 1 when a target is missed, or only when an alert threshold is crossed.",
+)
+@_target_options[0]
+def check_command(
+    urls: tuple[str, ...], interval: float, fail_on: str, settings: tuple[str, ...]
+) -> None:
+    """Check live /metrics pages against the targets; exit 1 on a breach.
+
+    Reads every URL (one per worker process; they are summed) twice, INTERVAL seconds
+    apart, and prints P50/P95/P99 and success rate per agent and tool, hit rate per
+    cache and tier, and load per balanced instance. Exit codes: 0 all targets met,
+    1 a breach, 2 a page could not be read. Entities with fewer than min_calls calls
+    in the interval are shown as idle and never fail the check.
+    """
+    from agentstat.ops.check import CheckError, Status, format_report, run_check
+
+    try:
+        targets = build_targets(settings)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    full = [u if "://" in u else f"http://{u}" for u in urls]
+    full = [u if u.rstrip("/").endswith("/metrics") else u.rstrip("/") + "/metrics" for u in full]
+    try:
+        report = run_check(full, interval, targets)
+    except CheckError as exc:
+        click.echo(f"agentstat check: {exc}", err=True)
+        raise SystemExit(EXIT_UNREADABLE) from None
+    click.echo(format_report(report))
+    threshold = Status.BELOW_TARGET if fail_on == "target" else Status.ALERT
+    if report.breaches(threshold):
+        raise SystemExit(1)

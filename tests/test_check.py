@@ -1,0 +1,246 @@
+"""``agentstat check`` against real HTTP /metrics pages: a prometheus_client registry
+served in-test while a thread keeps producing traffic, and the demo fleet itself."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from agentstat import semconv
+from agentstat.ops.check import Status, evaluate, parse, quantile
+from agentstat.ops.cli import EXIT_UNREADABLE, check_command
+from agentstat.ops.targets import Targets
+from tests.helpers import BIN, LOOPBACK, REPO, clean_env, free_port, running, wait_http
+
+AGENT = semconv.AGENT_DURATION
+TOOL = semconv.TOOL_DURATION
+LOOKUPS = semconv.CACHE_LOOKUPS
+
+
+def _labels(spec: semconv.MetricSpec) -> list[str]:
+    return [spec.label(a) for a in spec.attributes]
+
+
+@dataclass
+class Traffic:
+    """What one simulated call looks like, by call number."""
+
+    writer_seconds: Callable[[int], float] = lambda i: 0.1
+    reviewer_error: Callable[[int], str] = lambda i: ""
+    cache_hit: Callable[[int], bool] = lambda i: i % 10 != 0
+    load: float = 3
+    healthy: int = 1
+
+
+class FakeFleet:
+    """A prometheus_client registry named exactly like agentstat's exporter output,
+    served over HTTP, with a thread recording calls until stopped."""
+
+    def __init__(self, traffic: Traffic) -> None:
+        self.traffic = traffic
+        self.registry = CollectorRegistry()
+        base = {"registry": self.registry}
+        self.agent = Histogram(
+            AGENT.prometheus_name, "agent", _labels(AGENT), buckets=AGENT.buckets, **base
+        )
+        self.tool = Histogram(
+            TOOL.prometheus_name, "tool", _labels(TOOL), buckets=TOOL.buckets, **base
+        )
+        self.lookups = Counter(
+            LOOKUPS.prometheus_name.removesuffix("_total"), "lookups", _labels(LOOKUPS), **base
+        )
+        load, capacity, healthy = (
+            semconv.INSTANCE_LOAD,
+            semconv.INSTANCE_CAPACITY,
+            semconv.INSTANCE_HEALTHY,
+        )
+        self.load = Gauge(load.prometheus_name, "load", _labels(load), **base)
+        self.capacity = Gauge(capacity.prometheus_name, "cap", _labels(capacity), **base)
+        self.healthy = Gauge(healthy.prometheus_name, "healthy", _labels(healthy), **base)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        t = self.traffic
+        for i in itertools.count():
+            if self._stop.is_set():
+                return
+            self.agent.labels("invoke_agent", "writer", "").observe(t.writer_seconds(i))
+            self.agent.labels("invoke_agent", "reviewer", t.reviewer_error(i)).observe(0.05)
+            self.agent.labels("invoke_agent", "planner", "cancelled").observe(30.0)
+            self.agent.labels("invoke_agent", "planner", "").observe(0.02)
+            self.tool.labels("execute_tool", "calculator", "").observe(0.004)
+            result = semconv.CACHE_RESULT_HIT if t.cache_hit(i) else semconv.CACHE_RESULT_MISS
+            self.lookups.labels("llm-responses", "", result).inc()
+            for instance in ("researcher-1", "researcher-2"):
+                self.load.labels("researcher", instance).set(t.load)
+                self.capacity.labels("researcher", instance).set(10)
+                self.healthy.labels("researcher", instance).set(t.healthy)
+            time.sleep(0.001)
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/metrics"
+
+    def __enter__(self) -> FakeFleet:
+        self.port = free_port()
+        self.server, self.server_thread = start_http_server(
+            self.port, addr=LOOPBACK, registry=self.registry
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fleet(request: pytest.FixtureRequest) -> Iterator[FakeFleet]:
+    with FakeFleet(getattr(request, "param", Traffic())) as running_fleet:
+        yield running_fleet
+
+
+def _check(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(check_command, list(args))
+    return result.exit_code, result.output
+
+
+def test_healthy_page_exits_zero(fleet: FakeFleet) -> None:
+    """All targets met: exit 0, a table with every entity, cancelled calls ignored."""
+    code, output = _check(fleet.url, "--interval", "0.6")
+    assert code == 0, output
+    for name in ("writer", "reviewer", "planner", "calculator", "llm-responses"):
+        assert name in output
+    assert "researcher/researcher-1" in output
+    assert "all targets met" in output
+
+
+@pytest.mark.parametrize(
+    ("fleet", "reason"),
+    [
+        (Traffic(writer_seconds=lambda i: 2.0 if i % 5 == 0 else 0.1), "of calls > 1.0 s"),
+        (Traffic(reviewer_error=lambda i: "TimeoutError" if i % 4 == 0 else ""), "success"),
+        (Traffic(cache_hit=lambda i: i % 10 == 0), "hit rate"),
+        (Traffic(load=9), "load 90%"),
+        (Traffic(healthy=0), "no healthy instance"),
+    ],
+    indirect=["fleet"],
+    ids=["slow-agent", "failing-agent", "cold-cache", "hot-instance", "unhealthy-pool"],
+)
+def test_alert_breach_exits_one(fleet: FakeFleet, reason: str) -> None:
+    """Each kind of alert-level breach fails the check and says why."""
+    code, output = _check(fleet.url, "--interval", "0.6", "--fail-on", "alert")
+    assert code == 1, output
+    assert "ALERT" in output and reason in output
+
+
+@pytest.mark.parametrize(
+    "fleet", [Traffic(writer_seconds=lambda i: 0.7 if i % 10 == 0 else 0.1)], indirect=True
+)
+def test_missed_target_fails_only_with_fail_on_target(fleet: FakeFleet) -> None:
+    """10 % of calls above 0.5 s misses the P95 target but not the 1 s alert threshold."""
+    code, output = _check(fleet.url, "--interval", "0.6")
+    assert code == 1 and "MISSED TARGET" in output, output
+    code, output = _check(fleet.url, "--interval", "0.6", "--fail-on", "alert")
+    assert code == 0, output
+
+
+def test_unreadable_page_exits_two() -> None:
+    """A URL nobody serves is an error of its own, not a pass or a breach."""
+    code, output = _check(f"http://{LOOPBACK}:{free_port()}/metrics", "--interval", "0.1")
+    assert code == EXIT_UNREADABLE
+    assert "cannot read" in output
+
+
+def _page(histogram_lines: list[str]) -> str:
+    return "\n".join(["# TYPE gen_ai_invoke_agent_duration_seconds histogram", *histogram_lines])
+
+
+def test_rates_come_from_the_difference_between_readings() -> None:
+    """Lifetime history does not count: a slow past with a fast present passes."""
+    name = AGENT.prometheus_name
+
+    def page(fast: int, slow: int) -> str:
+        total = fast + slow
+        lines = []
+        for bound in AGENT.buckets or ():
+            count = fast if bound < 1.0 else (fast if bound < 5 else total)
+            lines.append(f'{name}_bucket{{gen_ai_agent_name="a",le="{bound}"}} {count}')
+        lines.append(f'{name}_bucket{{gen_ai_agent_name="a",le="+Inf"}} {total}')
+        lines.append(f'{name}_count{{gen_ai_agent_name="a"}} {total}')
+        lines.append(f'{name}_sum{{gen_ai_agent_name="a"}} 0')
+        return _page(lines)
+
+    before = parse(page(0, 1000), "w1")
+    after = parse(page(500, 1000), "w1")
+    (row,) = evaluate(before, after, 1.0, Targets())
+    assert row.status is Status.OK, row
+    (row,) = evaluate({}, after, 1.0, Targets())
+    assert row.status is Status.ALERT, row
+
+
+def test_quantile_interpolates_like_prometheus() -> None:
+    """Same arithmetic as histogram_quantile: linear inside the bucket."""
+    bounds = [0.5, 1.0, 2.5]
+    assert quantile(bounds, [50, 100, 100, 100], 0.5) == 0.5
+    assert quantile(bounds, [0, 100, 100, 100], 0.5) == 0.75
+    assert quantile(bounds, [0, 0, 0, 10], 0.5) == 2.5
+    assert math.isnan(quantile(bounds, [0, 0, 0, 0], 0.5))
+
+
+AGENTSTAT = str(BIN / "agentstat")
+
+
+def _demo_available() -> bool:
+    return (REPO / "src" / "agentstat" / "demo.py").exists()
+
+
+@pytest.mark.skipif(not _demo_available(), reason="agentstat demo not in the tree yet")
+@pytest.mark.parametrize(
+    ("faults", "expected"), [((), 0), (("failing-agent",), 1)], ids=["healthy", "failing-agent"]
+)
+def test_against_the_demo(tmp_path: Path, faults: tuple[str, ...], expected: int) -> None:
+    """The real command against the real demo: healthy passes the alert thresholds, a
+    failing agent does not."""
+    port = free_port()
+    args = [
+        AGENTSTAT,
+        "demo",
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--no-summary",
+        "--seed",
+        "7",
+    ]
+    for fault in faults:
+        args += ["--fault", fault]
+    log = tmp_path / "demo.log"
+    url = f"http://{LOOPBACK}:{port}/metrics"
+    with running(args, env=clean_env(), log=log) as proc:
+        wait_http(url, timeout=30, proc=proc, log=log)
+        time.sleep(1)
+        result = subprocess.run(
+            [AGENTSTAT, "check", url, "--interval", "3"] + ["--fail-on", "alert"],
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            timeout=60,
+        )
+    assert result.returncode == expected, result.stdout + result.stderr
+    if expected:
+        assert "reviewer" in result.stdout and "ALERT" in result.stdout
