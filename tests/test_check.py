@@ -235,7 +235,7 @@ def test_against_the_demo(tmp_path: Path, faults: tuple[str, ...], expected: int
         wait_http(url, timeout=30, proc=proc, log=log)
         time.sleep(1)
         result = subprocess.run(
-            [AGENTSTAT, "check", url, "--interval", "3"] + ["--fail-on", "alert"],
+            [AGENTSTAT, "check", url, "--interval", "3", "--fail-on", "alert"],
             capture_output=True,
             text=True,
             env=clean_env(),

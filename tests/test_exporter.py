@@ -27,7 +27,7 @@ def test_endpoint_serves_decorated_calls_on_loopback_and_shuts_down() -> None:
         run()
         run()
         page = http_get(server.url)
-        assert f'{semconv.AGENT_DURATION.count}{{' in page
+        assert f"{semconv.AGENT_DURATION.count}{{" in page
         line = next(
             line
             for line in page.splitlines()
@@ -47,5 +47,7 @@ def test_import_agentstat_stays_light() -> None:
         "print(','.join(m for m in ('opentelemetry.sdk', 'wrapt', 'prometheus_client', 'click') "
         "if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""

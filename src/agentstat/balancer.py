@@ -286,8 +286,11 @@ class LoadBalancer:
             pool.instances[instance.id] = instance
             if instance.healthy:
                 pool.healthy_count += 1
+                if self.strategy is Strategy.WEIGHTED:  # O(1) append, not a rebuild
+                    total = pool.cumulative[-1] if pool.cumulative else 0.0
+                    pool.healthy.append(instance)
+                    pool.cumulative.append(total + instance.weight)
             self._update(pool, instance)
-            self._reweigh(pool)
             self._dispatch(pool)
         return instance
 

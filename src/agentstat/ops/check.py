@@ -232,7 +232,9 @@ def _cache_rows(delta: Samples, targets: Targets) -> list[Row]:
         rate = hits[(name, tier)] / lookups if lookups else math.nan
         row = Row("cache", f"{name}/{tier}" if tier else name, Status.OK)
         row.values = {"lookups": f"{lookups:.0f}", "hit rate": _pct(rate)}
-        if lookups < targets.min_calls:
+        if tier not in targets.cache_alert_tiers:
+            row.reasons.append("lower tier: shown, not judged")
+        elif lookups < targets.min_calls:
             row.status = Status.IDLE
             row.reasons.append(f"only {lookups:.0f} lookups (< {targets.min_calls})")
         elif rate < targets.cache_hit_rate_alert:

@@ -20,6 +20,7 @@ Design, and why:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,7 +125,7 @@ def by(targets: Targets, *labels: str) -> str:
 
 def regex_alternatives(values: list[str]) -> str:
     """A PromQL regex (inside a double-quoted string) matching exactly ``values``."""
-    return "|".join(v.replace(".", "\\\\.") for v in values)
+    return "|".join(re.escape(v).replace("\\", "\\\\") for v in values)
 
 
 def _guard(targets: Targets, window: str, per_window: int) -> str:
@@ -312,6 +313,7 @@ def cache_rules(targets: Targets) -> list[Rule]:
         f"cache {{{{ $labels.{name} }}}}{{{{ with $labels.{tier} }}}} tier {{{{ . }}}}{{{{ end }}}}"
     )
     guard = f"{cache_lookups(window)} > {_guard(targets, window, targets.min_cache_lookups)}"
+    judged = f'{{{tier}=~"{regex_alternatives(list(targets.cache_alert_tiers))}"}}'
     for threshold, alert, severity, for_ in (
         (
             targets.cache_hit_rate_alert,
@@ -330,7 +332,7 @@ def cache_rules(targets: Targets) -> list[Rule]:
             _alert(
                 targets,
                 alert,
-                f"{cache_hit_ratio(window)} < {num(threshold)}\nand\n{guard}",
+                f"{cache_hit_ratio(window)}{judged} < {num(threshold)}\nand\n{guard}",
                 for_,
                 severity,
                 f"Hit rate of {who} is below {num(threshold * 100)} %.",

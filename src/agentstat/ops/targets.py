@@ -90,6 +90,12 @@ class Targets:
     cache_hit_rate_alert: float = semconv.CACHE_HIT_RATE_ALERT
     instance_load_alert: float = semconv.INSTANCE_LOAD_ALERT
 
+    #: Tiers whose hit rate is judged: an untiered cache ("") and a tiered cache as a
+    #: whole ("all"). A lower tier only sees the misses of the tiers above it, so its own
+    #: hit rate is conditional and has no 80 % target; it is recorded and drawn, and
+    #: alerting on it is opt-in (add "hot", "warm", ...).
+    cache_alert_tiers: tuple[str, ...] = (semconv.TIER_NONE, semconv.TIER_ALL)
+
     selector: str = ""
     group_by: tuple[str, ...] = ()
     process_labels: tuple[str, ...] = ("job", "instance")
@@ -203,6 +209,8 @@ class Targets:
                 )
             if burn.severity not in (SEVERITY_CRITICAL, SEVERITY_WARNING):
                 raise ConfigError(f"burn rate severity must be critical or warning: {burn}")
+        if not self.cache_alert_tiers:
+            raise ConfigError("cache_alert_tiers must name at least one tier ('' for untiered)")
         if self.min_calls < 1 or self.min_cache_lookups < 1:
             raise ConfigError("min_calls and min_cache_lookups must be at least 1")
         if not self.runbook_url_base.startswith(("http://", "https://")):
