@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     began = time.perf_counter()
-    for section in args.only or SECTIONS:
+    chosen = [s for s in SECTIONS if s in args.only] if args.only else list(SECTIONS)
+    for section in chosen:
         start = time.perf_counter()
         try:
             module = importlib.import_module(f"benchmarks.{section}")
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{render_section(report, section)}", flush=True)
         print(f"({section}: {time.perf_counter() - start:.1f} s)", flush=True)
     print(f"\n{render_targets(report)}")
+    if mode is SMOKE:
+        print("(smoke mode: tiny sizes and rounds, the numbers above mean nothing)")
     print(f"\ntotal {time.perf_counter() - began:.1f} s")
     if args.json:
         write_json(report, args.json)

@@ -17,7 +17,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 import timeit
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -203,13 +202,6 @@ def rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         resident_pages = int(statm.read().split()[1])
     return resident_pages * os.sysconf("SC_PAGE_SIZE")
-
-
-def monotonic_seconds(fn: Callable[[], object]) -> float:
-    """Wall time of one call of ``fn`` on the monotonic performance clock."""
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 # ------------------------------------------------------------------------------ output

@@ -83,21 +83,37 @@ def run(mode: Mode, report: Report) -> None:
         error = (estimate - exact) / exact
         report.add(Row(SECTION, f"P{round(q * 100)} exact (n={n:,})", exact, "s"))
         report.add(
-            Row(SECTION, f"P{round(q * 100)} from buckets (histogram_quantile)", estimate, "s",
-                baseline=f"P{round(q * 100)} exact (n={n:,})", ratio=estimate / exact,
-                note=f"error {error:+.1%}; bucket ({lower:g}, {upper:g}] bounds it")  # fmt: skip
+            Row(
+                SECTION,
+                f"P{round(q * 100)} from buckets (histogram_quantile)",
+                estimate,
+                "s",
+                baseline=f"P{round(q * 100)} exact (n={n:,})",
+                ratio=estimate / exact,
+                note=f"error {error:+.1%}; bucket ({lower:g}, {upper:g}] bounds it",
+            )
         )
     le = dict(buckets)
     for threshold in THRESHOLDS:
         exact_above = sum(1 for v in sample if v > threshold)
         bucket_above = n - int(le[threshold])
         report.add(
-            Row(SECTION, f"fraction > {threshold:g} s, exact", 100 * exact_above / n, "%",
-                note=f"{exact_above:,} of {n:,}")  # fmt: skip
+            Row(
+                SECTION,
+                f"fraction > {threshold:g} s, exact",
+                100 * exact_above / n,
+                "%",
+                note=f"{exact_above:,} of {n:,}",
+            )
         )
         report.add(
-            Row(SECTION, f"fraction > {threshold:g} s, from le=\"{threshold}\" bucket",
-                100 * bucket_above / n, "%", note=f"{bucket_above:,} of {n:,}")  # fmt: skip
+            Row(
+                SECTION,
+                f'fraction > {threshold:g} s, from le="{threshold}" bucket',
+                100 * bucket_above / n,
+                "%",
+                note=f"{bucket_above:,} of {n:,}",
+            )
         )
         report.target(
             SECTION,

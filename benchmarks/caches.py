@@ -3,11 +3,10 @@
 Hits cycle over every key the cache holds (at 100k entries that also shows how each
 structure behaves once it no longer fits in the CPU caches); a miss is the steady state
 of a full cache: look up a key it does not hold, put it, evict the oldest. Miss keys
-cycle over 2× the capacity in fresh string keys, so under LRU every lookup misses.
-(Sequential ``int`` keys would measure CPython's dict probing through the dummies a
-sliding window leaves behind, ~8 µs at 100k for every dict-based cache, not the cache.) Baselines, all in the
-same run: ``OrderedDict`` with ``get`` + ``move_to_end`` (the least an LRU can do in
-Python), cachetools ``LRUCache``/``TTLCache``, ``functools.lru_cache`` (C code), and the
+cycle over 2× the capacity in pre-built string keys (so under LRU every lookup misses,
+and hits and misses pay the same key-fetching cost). Baselines, all in the same run:
+``OrderedDict`` with ``get`` + ``move_to_end`` (the least an LRU can do in Python),
+cachetools ``LRUCache``/``TTLCache``, ``functools.lru_cache`` (C code), and the
 seed card's O(n) list-based LRU (benchmarks/_seed.py). Every number includes fetching
 the next key from an iterator; that cost is its own row ("key iteration only").
 
@@ -149,13 +148,17 @@ def plain_cases(size: int) -> tuple[list[Case], list[Case]]:
         Case(hit_base, _hits(ODICT_HIT, {"get": d.get, "move": d.move_to_end}, keys)),
     ]
     misses = [
-        Case(miss_base, _misses(ODICT_MISS, {"get": d_miss.get, "d": d_miss, "pop": d_miss.popitem},
-                                  size))
+        Case(
+            miss_base,
+            _misses(ODICT_MISS, {"get": d_miss.get, "d": d_miss, "pop": d_miss.popitem}, size),
+        )
     ]
     for label, factory, sentinel in _get_put_factories(size):
         cache = factory()
         _fill(_put(cache), keys)
-        hits.append(Case(f"{p} hit: {label}", _hits("get(nxt())", {"get": cache.get}, keys), hit_base))
+        hits.append(
+            Case(f"{p} hit: {label}", _hits("get(nxt())", {"get": cache.get}, keys), hit_base)
+        )
         cache = factory()
         _fill(_put(cache), keys)
         ns = {"get": cache.get, "put": _put(cache), "M": sentinel}
@@ -163,15 +166,19 @@ def plain_cases(size: int) -> tuple[list[Case], list[Case]]:
     for label, make in (("functools.lru_cache", _lru_function), (DECORATOR, _cached_function)):
         f_hit, f_miss = make(size, keys), make(size, keys)
         hits.append(Case(f"{p} hit: {label}", _hits("f(nxt())", {"f": f_hit}, keys), hit_base))
-        misses.append(Case(f"{p} miss+put: {label}", _misses("f(nxt())", {"f": f_miss}, size),
-                            miss_base))
+        misses.append(
+            Case(f"{p} miss+put: {label}", _misses("f(nxt())", {"f": f_miss}, size), miss_base)
+        )
     floor = _FloorLRU(keys)
     hits.append(Case(f"{p} hit: {FLOOR}", _hits("get(nxt())", {"get": floor.get}, keys), hit_base))
     hits.append(Case(f"{p} hit: {CLOCK}", stmt_runner("m()", {"m": time.monotonic})))
     counted = Cache(size, TTL, name="bench-counting")
     hits.append(
-        Case(f"{p} hit: {COUNTING}", stmt_runner("c._counts.hits += 1", {"c": counted}),
-             f"{p} hit: {TTL_CACHE}")  # fmt: skip
+        Case(
+            f"{p} hit: {COUNTING}",
+            stmt_runner("c._counts.hits += 1", {"c": counted}),
+            f"{p} hit: {TTL_CACHE}",
+        )
     )
     return hits, misses
 
@@ -191,13 +198,23 @@ def tiered_cases(size: int) -> list[Case]:
         base = None if label == SEED_TIERS else SEED_TIERS
         cache = factory()
         _fill(cache.put, hot_keys)
-        cases.append(Case(f"{p} hot hit: {label}", _hits("get(nxt())", {"get": cache.get}, hot_keys),
-                          base and f"{p} hot hit: {base}"))  # fmt: skip
+        cases.append(
+            Case(
+                f"{p} hot hit: {label}",
+                _hits("get(nxt())", {"get": cache.get}, hot_keys),
+                base and f"{p} hot hit: {base}",
+            )
+        )
         cache = factory()
         _fill(cache.put, hot_keys)
         ns = {"get": cache.get, "put": cache.put, "M": sentinel}
-        cases.append(Case(f"{p} miss+put: {label}", _misses(GET_PUT, ns, size),
-                          base and f"{p} miss+put: {base}"))  # fmt: skip
+        cases.append(
+            Case(
+                f"{p} miss+put: {label}",
+                _misses(GET_PUT, ns, size),
+                base and f"{p} miss+put: {base}",
+            )
+        )
     return cases
 
 

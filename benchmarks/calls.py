@@ -1,7 +1,8 @@
 """Per-call overhead of instrumenting an agent: sync, async and streaming calls.
 
-For each call shape one run times, interleaved: the bare call; the naive wrapt wrappers
-recording through the OTel SDK (``Histogram.record``) and through prometheus_client
+For each call shape one run times, interleaved: the bare call; a wrapt wrapper that only
+forwards (the floor of every wrapt-based row); the naive wrapt wrappers recording
+through the OTel SDK (``Histogram.record``) and through prometheus_client
 (``labels().observe``); agentstat's ``@agent`` decorator; and agentstat's zero-code
 path (``AgentstatInstrumentor().instrument(agents=[...])``, a wrapt proxy). A stream
 is one whole iteration of a ``CHUNKS``-item generator, so its per-op cost includes the
@@ -11,14 +12,19 @@ chunks. Targets: added cost ≤ 2 µs median and ≥ 6× below the naive OTel wr
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
+import wrapt
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
 import agentstat
 from agentstat.aggregation import STORE
 from benchmarks import _naive, _targets
-from benchmarks._harness import Case, Mode, Report, Runner, measure, stmt_runner
+from benchmarks._harness import Case, Mode, Report, Row, Runner, measure, stmt_runner
 
 SECTION = "calls"
 INSTRUMENTED_NAME = "bench-wrapt"
@@ -26,18 +32,36 @@ ADDED_LIMIT_NS = 2_000.0
 OTEL_FACTOR = 6.0
 
 BARE = "bare call"
+PASS = "wrapt pass-through, records nothing"
 OTEL = "naive wrapt + OTel Histogram.record"
 PROM = "naive wrapt + prometheus labels().observe"
 DECORATOR = "agentstat @agent"
 WRAPT_PATH = "agentstat instrument(agents=...) (wrapt)"
+LONG_STREAM = 100
+
+#: The row each row's ratio divides by: wrappers by the bare call, agentstat by the
+#: naive OTel wrapper it replaces.
+BASELINE_OF: dict[str, str | None] = {
+    BARE: None,
+    PASS: BARE,
+    OTEL: BARE,
+    PROM: BARE,
+    DECORATOR: OTEL,
+    WRAPT_PATH: OTEL,
+}
+
+
+def _pass_through(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """The least a wrapt wrapper does: the floor under every wrapt-based row."""
+    return wrapped(*args, **kwargs)
 
 
 def _sync_runner(fn: Callable[..., Any]) -> Runner:
     return stmt_runner("f(1)", {"f": fn})
 
 
-def _stream_runner(fn: Callable[..., Any]) -> Runner:
-    return stmt_runner(f"for _ in f({_targets.CHUNKS}): pass", {"f": fn})
+def _stream_runner(fn: Callable[..., Any], chunks: int = _targets.CHUNKS) -> Runner:
+    return stmt_runner(f"for _ in f({chunks}): pass", {"f": fn})
 
 
 def _async_runner(fn: Callable[..., Any], loop: asyncio.AbstractEventLoop) -> Runner:
@@ -75,9 +99,6 @@ def run(mode: Mode, report: Report) -> None:
     otel, _provider = _naive.otel_record()
     prom = _naive.prometheus_record()
     instrumentor = agentstat.AgentstatInstrumentor()
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-
     provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     instrumentor.instrument(
         meter_provider=provider,
@@ -86,6 +107,12 @@ def run(mode: Mode, report: Report) -> None:
         ],
     )
     loop = asyncio.new_event_loop()
+    runners: dict[str, Callable[[Callable[..., Any]], Runner]] = {
+        "sync": _sync_runner,
+        "stream": _stream_runner,
+        "async": functools.partial(_async_runner, loop=loop),
+        "astream": functools.partial(_astream_runner, loop=loop),
+    }
     STORE.reset()
     try:
         for shape, suffix in SHAPES:
@@ -94,35 +121,76 @@ def run(mode: Mode, report: Report) -> None:
             wrap = _naive.DECORATORS[shape]
             functions = {
                 BARE: bare,
+                PASS: wrapt.FunctionWrapper(bare, _pass_through),
                 OTEL: wrap(otel)(bare),
                 PROM: wrap(prom)(bare),
                 DECORATOR: agentstat.agent("bench")(bare),
                 WRAPT_PATH: patched,
             }
-            if patched is bare or not hasattr(patched, "__wrapped__"):
+            if not hasattr(patched, "__wrapped__"):
                 raise RuntimeError(f"instrument() did not wrap {_targets.__name__}.{patched}")
-            make: Callable[[Callable[..., Any]], Runner]
-            if suffix == "sync":
-                make = _sync_runner
-            elif suffix == "stream":
-                make = _stream_runner
-            elif suffix == "async":
-                make = lambda fn: _async_runner(fn, loop)  # noqa: E731 - one-line adapter
-            else:
-                make = lambda fn: _astream_runner(fn, loop)  # noqa: E731 - one-line adapter
-            baselines = {BARE: None, OTEL: BARE, PROM: BARE, DECORATOR: OTEL, WRAPT_PATH: OTEL}
+            make = runners[suffix]
             cases = [
-                Case(f"{shape}: {label}", make(fn), f"{shape}: {baselines[label]}")
-                if baselines[label]
-                else Case(f"{shape}: {label}", make(fn))
+                Case(
+                    f"{shape}: {label}",
+                    make(fn),
+                    BASELINE_OF[label] and f"{shape}: {BASELINE_OF[label]}",
+                )
                 for label, fn in functions.items()
             ]
             measure(SECTION, cases, mode, report)
             _targets_for(shape, report)
+            if suffix == "stream":
+                _per_chunk(mode, report, bare, functions[DECORATOR])
     finally:
         instrumentor.uninstrument()
         loop.close()
         STORE.reset()
+
+
+def _per_chunk(
+    mode: Mode, report: Report, bare: Callable[..., Any], decorated: Callable[..., Any]
+) -> None:
+    """Split a stream's added cost into per-stream and per-chunk parts (100 vs 10 chunks)."""
+    long = LONG_STREAM
+    rows = measure(
+        SECTION,
+        [
+            Case(f"generator x{long}: {BARE}", _stream_runner(bare, long)),
+            Case(
+                f"generator x{long}: {DECORATOR}",
+                _stream_runner(decorated, long),
+                f"generator x{long}: {BARE}",
+            ),
+        ],
+        mode,
+        report,
+    )
+    added_long = rows[1].value - rows[0].value
+    added_short = (
+        report.find(SECTION, f"generator: {DECORATOR}").value
+        - report.find(SECTION, f"generator: {BARE}").value
+    )
+    per_chunk = (added_long - added_short) / (long - _targets.CHUNKS)
+    report.add(
+        Row(
+            SECTION,
+            f"generator: {DECORATOR}, added per chunk",
+            per_chunk,
+            "ns/op",
+            note=f"derived: (added at {long} chunks − added at {_targets.CHUNKS}) / "
+            f"{long - _targets.CHUNKS}",
+        )
+    )
+    report.add(
+        Row(
+            SECTION,
+            f"generator: {DECORATOR}, added per stream (0 chunks)",
+            added_short - per_chunk * _targets.CHUNKS,
+            "ns/op",
+            note="derived: added at 10 chunks − 10 × per chunk",
+        )
+    )
 
 
 def _targets_for(shape: str, report: Report) -> None:

@@ -5,9 +5,11 @@ number of calls: after the first calls have created the 50 agents' series, 1 M o
 more calls must not grow the resident set. The cardinality cap promises that 100k
 distinct agent names (a bug that puts a request id into the name) end in at most
 ``DEFAULT_MAX_NAMES`` series plus one ``_OTHER``. RSS comes from /proc/self/statm and
-is reported as growth from a baseline taken just before each step, in this same process
-(earlier sections have already grown the heap, so absolute values mean little). The
-seed card's collector, which keeps every duration, is measured last for contrast.
+is reported as growth from a baseline taken just before each step. This section runs
+first (see ``benchmarks.SECTIONS``): in a heap that other sections had grown and freed,
+new objects would fill the freed room and RSS would not move. The seed card's
+collector, which keeps every duration, is measured last: its growth is the check that
+this process can see growth at all.
 """
 
 from __future__ import annotations
@@ -51,16 +53,28 @@ def run(mode: Mode, report: Report) -> None:
     functions = [agentstat.agent(f"mem-agent-{i:02d}")(_targets.bare_sync) for i in range(AGENTS)]
     _calls(functions, AGENTS * WARMUP_ROUNDS)  # creates the 50 series and warms caches
     before = _settled_rss()
-    report.add(Row(SECTION, f"RSS after warm-up ({AGENTS} agents)", before / MIB, "MiB",
-                   note=f"{_series()} series"))  # fmt: skip
+    report.add(
+        Row(
+            SECTION,
+            f"RSS after warm-up ({AGENTS} agents)",
+            before / MIB,
+            "MiB",
+            note=f"{_series()} series",
+        )
+    )
     done = AGENTS * WARMUP_ROUNDS
     for target in mode.memory_calls:
         _calls(functions, target - done)
         done = target
         growth = (_settled_rss() - before) / MIB
         report.add(
-            Row(SECTION, f"RSS growth after {target:,} calls over {AGENTS} agents", growth,
-                "MiB", note=f"{_series()} series")  # fmt: skip
+            Row(
+                SECTION,
+                f"RSS growth after {target:,} calls over {AGENTS} agents",
+                growth,
+                "MiB",
+                note=f"{_series()} series",
+            )
         )
         report.target(
             SECTION,
@@ -79,8 +93,13 @@ def run(mode: Mode, report: Report) -> None:
     series = _series()
     cap = semconv.DEFAULT_MAX_NAMES
     report.add(
-        Row(SECTION, f"RSS growth after {names:,} distinct agent names", growth, "MiB",
-            note=f"{series} series (cap {cap} names + _OTHER)")  # fmt: skip
+        Row(
+            SECTION,
+            f"RSS growth after {names:,} distinct agent names",
+            growth,
+            "MiB",
+            note=f"{series} series (cap {cap} names + _OTHER)",
+        )
     )
     report.target(
         SECTION,
@@ -102,8 +121,13 @@ def run(mode: Mode, report: Report) -> None:
             seed.record(name, k * 1e-9)  # a new float per call, as a measured duration is
     growth = (_settled_rss() - before) / MIB
     report.add(
-        Row(SECTION, f"seed collector: RSS growth after {calls:,} calls", growth, "MiB",
-            note="keeps every duration (baseline)")  # fmt: skip
+        Row(
+            SECTION,
+            f"seed collector: RSS growth after {calls:,} calls",
+            growth,
+            "MiB",
+            note="keeps every duration (baseline)",
+        )
     )
     del seed
     gc.collect()

@@ -122,13 +122,24 @@ def run(mode: Mode, report: Report) -> None:
         )
         lines = _bucket_lines(ours_page)
         report.add(
-            Row(SECTION, f"{series} series: page size, stock", len(stock_page), "bytes",
-                note=f"{lines} bucket lines")  # fmt: skip
+            Row(
+                SECTION,
+                f"{series} series: page size, stock",
+                len(stock_page),
+                "bytes",
+                note=f"{lines} bucket lines",
+            )
         )
         report.add(
-            Row(SECTION, f"{series} series: page size, agentstat", len(ours_page), "bytes",
+            Row(
+                SECTION,
+                f"{series} series: page size, agentstat",
+                len(ours_page),
+                "bytes",
                 baseline=f"{series} series: page size, stock",
-                ratio=len(ours_page) / len(stock_page), note=f"{lines} bucket lines; same samples as stock")  # fmt: skip
+                ratio=len(ours_page) / len(stock_page),
+                note=f"{lines} bucket lines; same samples as stock",
+            )
         )
         ours_ns = report.find(SECTION, ours_name).value
         stock_ns = report.find(SECTION, stock_name).value

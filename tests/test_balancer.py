@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+from agentstat import _runtime_metrics
 from agentstat.aggregation import STORE
 from agentstat.balancer import (
     AgentInstance,
@@ -20,6 +21,12 @@ from agentstat.balancer import (
     UnknownPoolError,
 )
 from agentstat.semconv import BALANCER_WAIT
+
+
+@pytest.fixture(autouse=True)
+def fresh_name_caps() -> None:
+    """Names admitted by other tests must not use up the caps these tests count on."""
+    _runtime_metrics.reset_caps()
 
 
 class FakeClock:
@@ -221,9 +228,11 @@ def test_full_pool_waits_then_raises_no_capacity_and_records_the_wait() -> None:
     before = STORE.histogram(BALANCER_WAIT).series(("wait-pool",)).snapshot().count
     with lb.acquire("wait-pool"):
         start = time.perf_counter()
-        with pytest.raises(NoCapacityError, match="wait-pool.*within 0.05 s"):
-            with lb.acquire("wait-pool", timeout=0.05):
-                pass
+        with (
+            pytest.raises(NoCapacityError, match=r"wait-pool.*within 0\.05 s"),
+            lb.acquire("wait-pool", timeout=0.05),
+        ):
+            pass
         assert time.perf_counter() - start >= 0.05
     assert rejections(lb, "wait-pool") == 1
     snap = STORE.histogram(BALANCER_WAIT).series(("wait-pool",)).snapshot()
@@ -420,9 +429,11 @@ def test_all_ejected_raises_no_healthy_instance_at_once() -> None:
     for instance in (a, b):
         lb.eject("p", instance.id, 20)
     start = time.perf_counter()
-    with pytest.raises(NoHealthyInstanceError, match=r"all 2 instances are ejected.*20.0 s"):
-        with lb.acquire("p", timeout=5):
-            pass
+    with (
+        pytest.raises(NoHealthyInstanceError, match=r"all 2 instances are ejected.*20\.0 s"),
+        lb.acquire("p", timeout=5),
+    ):
+        pass
     assert time.perf_counter() - start < 1 and rejections(lb, "p") == 1
 
 
@@ -483,3 +494,66 @@ def test_async_probe_runs_on_its_interval() -> None:
     asyncio.run(main())
     assert a.healthy and not b.healthy
     assert seen.count("p-0") >= 2
+
+
+def test_release_from_another_thread_wakes_an_async_waiter() -> None:
+    """An instance released by a worker thread is handed to a task waiting in a loop."""
+    lb = LoadBalancer()
+    (instance,) = pool_of(lb, 1, capacity=1)
+    holder = lb.try_acquire("p")
+
+    async def main() -> AgentInstance:
+        async with lb.acquire("p", timeout=5) as got:
+            return got
+
+    def release_later() -> None:
+        time.sleep(0.05)
+        assert holder is not None
+        lb.release(holder)
+
+    thread = threading.Thread(target=release_later)
+    thread.start()
+    assert asyncio.run(main()) is instance
+    thread.join()
+    assert instance.load == 0
+
+
+def test_least_loaded_index_stays_bounded_under_churn() -> None:
+    """Stale heap entries are compacted: the index never exceeds ~4x the pool size."""
+    lb = LoadBalancer(strategy=Strategy.LEAST_LOADED)
+    instances = pool_of(lb, 50, capacity=10, pool="churn")
+    rng = random.Random(1)
+    held: list[AgentInstance] = []
+    for _ in range(20_000):
+        if held and (rng.random() < 0.5 or len(held) >= 400):
+            lb.release(held.pop(rng.randrange(len(held))))
+        else:
+            got = lb.try_acquire("churn")
+            assert got is not None
+            held.append(got)
+        assert len(lb._pools["churn"].heap) <= 4 * 50 + 64 + 1
+    for instance in held:
+        lb.release(instance)
+    assert all(i.load == 0 for i in instances)
+
+
+def test_instance_handed_to_a_task_cancelled_before_it_resumed_is_given_back() -> None:
+    """If a waiter is cancelled right after being handed an instance, the instance returns."""
+    lb = LoadBalancer()
+    (instance,) = pool_of(lb, 1, capacity=1)
+
+    async def main() -> None:
+        holder = lb.try_acquire("p")
+        assert holder is not None
+        lease = lb.acquire("p", timeout=5)
+        waiting = asyncio.ensure_future(lease.__aenter__())
+        await asyncio.sleep(0)  # now queued as a waiter
+        lb.release(holder)  # handed over: the future has its result, the task not yet run
+        assert instance.load == 1
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+    asyncio.run(main())
+    assert instance.load == 0
+    assert lb.try_acquire("p") is instance

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from helpers import REPO, clean_env
+from tests.helpers import REPO, clean_env
 
 #: The six sections issue 5 asks for (benchmarks.SECTIONS).
 SECTIONS = ("calls", "caches", "balancer", "memory", "scrape", "accuracy")

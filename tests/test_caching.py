@@ -10,7 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from agentstat import _runtime_metrics
 from agentstat.caching import MISSING, Cache, Tier, TieredCache, cached
+
+
+@pytest.fixture(autouse=True)
+def fresh_name_caps() -> None:
+    """Names admitted by other tests must not use up the caps these tests count on."""
+    _runtime_metrics.reset_caps()
 
 
 class FakeClock:

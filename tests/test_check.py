@@ -49,24 +49,35 @@ class FakeFleet:
     def __init__(self, traffic: Traffic) -> None:
         self.traffic = traffic
         self.registry = CollectorRegistry()
-        base = {"registry": self.registry}
+        reg = self.registry
         self.agent = Histogram(
-            AGENT.prometheus_name, "agent", _labels(AGENT), buckets=AGENT.buckets, **base
+            AGENT.prometheus_name,
+            "agent",
+            _labels(AGENT),
+            buckets=semconv.DURATION_BUCKETS,
+            registry=reg,
         )
         self.tool = Histogram(
-            TOOL.prometheus_name, "tool", _labels(TOOL), buckets=TOOL.buckets, **base
+            TOOL.prometheus_name,
+            "tool",
+            _labels(TOOL),
+            buckets=semconv.DURATION_BUCKETS,
+            registry=reg,
         )
         self.lookups = Counter(
-            LOOKUPS.prometheus_name.removesuffix("_total"), "lookups", _labels(LOOKUPS), **base
+            LOOKUPS.prometheus_name.removesuffix("_total"),
+            "lookups",
+            _labels(LOOKUPS),
+            registry=reg,
         )
         load, capacity, healthy = (
             semconv.INSTANCE_LOAD,
             semconv.INSTANCE_CAPACITY,
             semconv.INSTANCE_HEALTHY,
         )
-        self.load = Gauge(load.prometheus_name, "load", _labels(load), **base)
-        self.capacity = Gauge(capacity.prometheus_name, "cap", _labels(capacity), **base)
-        self.healthy = Gauge(healthy.prometheus_name, "healthy", _labels(healthy), **base)
+        self.load = Gauge(load.prometheus_name, "load", _labels(load), registry=reg)
+        self.capacity = Gauge(capacity.prometheus_name, "cap", _labels(capacity), registry=reg)
+        self.healthy = Gauge(healthy.prometheus_name, "healthy", _labels(healthy), registry=reg)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -156,6 +167,19 @@ def test_missed_target_fails_only_with_fail_on_target(fleet: FakeFleet) -> None:
     assert code == 1 and "MISSED TARGET" in output, output
     code, output = _check(fleet.url, "--interval", "0.6", "--fail-on", "alert")
     assert code == 0, output
+
+
+def test_pages_of_several_workers_are_summed() -> None:
+    """One worker failing 25 % of reviewer calls and one healthy give 12.5 %: an alert
+    (a per-page average would not say so, a per-page check would miss the fleet view)."""
+    failing = Traffic(reviewer_error=lambda i: "TimeoutError" if i % 4 == 0 else "")
+    with FakeFleet(failing) as first, FakeFleet(Traffic()) as second:
+        code, output = _check(first.url, second.url, "--interval", "0.6", "--fail-on", "alert")
+    assert code == 1, output
+    assert "2 page(s)" in output
+    reviewer = next(line for line in output.splitlines() if line.startswith("reviewer"))
+    success = float(reviewer.split("%")[0].split()[-1])
+    assert 80 < success < 95, reviewer
 
 
 def test_unreadable_page_exits_two() -> None:

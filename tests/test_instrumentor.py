@@ -258,3 +258,26 @@ def test_no_spans_without_a_configured_tracer_provider(app, meter_provider) -> N
         meter_provider=meter_provider, tracer_provider=TracerProvider(), agents=[f"{app}:plan"]
     )
     assert _wrappers._tracer is None
+
+
+def test_streaming_call_is_one_span_ending_with_the_stream(meter_provider) -> None:
+    """A generator agent's span starts at the first chunk request and ends at exhaustion."""
+    import agentstat
+
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    AgentstatInstrumentor().instrument(
+        meter_provider=meter_provider, tracer_provider=tracer_provider, agents=[]
+    )
+
+    @agentstat.agent("streamer")
+    def stream():
+        yield 1
+        yield 2
+
+    gen = stream()
+    assert next(gen) == 1
+    assert exporter.get_finished_spans() == ()
+    assert list(gen) == [2]
+    assert [s.name for s in exporter.get_finished_spans()] == ["invoke_agent streamer"]

@@ -153,6 +153,12 @@ def attach(meter_provider: Any, store: Store = STORE) -> _Producer | None:
     consumer = getattr(meter_provider, "_measurement_consumer", None)
     readers = getattr(consumer, "_reader_storages", None)
     if consumer is None or readers is None:
+        if "Proxy" in type(meter_provider).__name__:
+            _logger.warning(
+                "agentstat: no MeterProvider is set yet; set one (or pass meter_provider=) "
+                "before instrumenting, or agent and tool histograms will not be exported"
+            )
+            return None
         _logger.warning(
             "agentstat: meter provider %s is not an OpenTelemetry SDK MeterProvider; "
             "agent and tool histograms will not be exported through it",

@@ -45,13 +45,8 @@ from typing import Any
 import wrapt
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 
-from agentstat._runtime_metrics import (
-    REGISTRY,
-    Point,
-    cap_cache_name,
-    cap_instance,
-    cap_pool,
-)
+from agentstat import _runtime_metrics as caps  # caps.cap_*: replaced by reset_caps()
+from agentstat._runtime_metrics import REGISTRY, Point
 from agentstat.aggregation import ValueCap
 from agentstat.errors import TargetError
 from agentstat.semconv import (
@@ -103,10 +98,15 @@ class _UserCacheCounts:
         key = (name, tier, result)
         with self._lock:
             self.lookups[key] = self.lookups.get(key, 0) + 1
-            if tier != TIER_ALL:
-                live = self.instances.setdefault((name, tier), weakref.WeakSet())
-                with contextlib.suppress(TypeError):  # unhashable / no weakref: no gauges
-                    live.add(instance)
+        if tier != TIER_ALL:
+            self.track(name, tier, instance)
+
+    def track(self, name: str, tier: str, instance: Any) -> None:
+        """Report ``instance``'s size and capacity under (name, tier) while it lives."""
+        with self._lock:
+            live = self.instances.setdefault((name, tier), weakref.WeakSet())
+            with contextlib.suppress(TypeError):  # unhashable / no weakref: no gauges
+                live.add(instance)
 
     def counters(self) -> Iterator[Point]:
         with self._lock:
@@ -206,7 +206,7 @@ class _UserBalancerCounts:
 
 def _instance_label(instance: Any) -> str:
     ident = getattr(instance, "id", None)
-    return cap_instance(ident) if isinstance(ident, str) else OTHER
+    return caps.cap_instance(ident) if isinstance(ident, str) else OTHER
 
 
 #: Tier attribute names are code, not data, but still bounded.
@@ -271,9 +271,11 @@ def _cache_get_wrapper(state: _GetState, cls: type) -> Any:
         if tiers and state.name is not None:
             token = None
             try:
+                labels = {id(tier): cap_tier(attribute) for attribute, tier in tiers}
                 for _, tier in tiers:
                     _ensure_tier_patch(type(tier))
-                token = _TIERS.set((state.name, {id(t): cap_tier(a) for a, t in tiers}))
+                    _CACHES.track(state.name, labels[id(tier)], tier)
+                token = _TIERS.set((state.name, labels))
             except Exception:
                 _logger.debug("agentstat: tier detection failed", exc_info=True)
             try:
@@ -318,8 +320,10 @@ def _drop_lazy_tier_patch(cls: type) -> None:
     """Called outside any tiered get: unwrap this lazily wrapped tier class when no
     configured class is wrapped any more (the instrumentor was turned off)."""
     with _patch_lock:
-        if any(_is_ours(configured) is not None for configured in _tiered_configured):
-            return
+        for configured in _tiered_configured:
+            state = _is_ours(configured)
+            if state is not None and state.name is not None:
+                return
         if _is_ours(cls) is not None:
             unwrap(cls, "get")
             _get_states.pop(cls, None)
@@ -329,7 +333,7 @@ def patch_cache_class(cls: type, name: str) -> list[tuple[object, str]]:
     """Count lookups (and tiers) of a seed-shaped cache class under ``name``."""
     if _method(cls, "get") is None:
         raise TargetError(f"{cls.__qualname__} has no get(key) method, so it is not a cache")
-    label = cap_cache_name(name)
+    label = caps.cap_cache_name(name)
     with _patch_lock:
         state = _is_ours(cls)
         if state is not None:  # wrapped lazily as a tier, or configured twice
@@ -348,7 +352,7 @@ def _pool_label(args: tuple, kwargs: dict, instance: Any) -> str:
     pool = args[0] if args else kwargs.get("agent_type", kwargs.get("pool"))
     if not isinstance(pool, str):
         pool = getattr(instance, "agent_type", None)
-    return cap_pool(pool) if isinstance(pool, str) else OTHER
+    return caps.cap_pool(pool) if isinstance(pool, str) else OTHER
 
 
 def _acquire_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -376,7 +380,7 @@ def _register_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> An
         registered = args[0] if args else next(iter(kwargs.values()), None)
         pool = getattr(registered, "agent_type", None)
         if isinstance(pool, str):
-            _BALANCERS.track(cap_pool(pool), registered)
+            _BALANCERS.track(caps.cap_pool(pool), registered)
     except Exception:
         _logger.debug("agentstat: balancer bookkeeping failed", exc_info=True)
     return result

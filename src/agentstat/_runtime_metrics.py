@@ -28,6 +28,7 @@ import functools
 import os
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -74,6 +75,17 @@ cap_pool = ValueCap(_MAX_NAMES)
 cap_instance = ValueCap(_MAX_NAMES)
 cap_target = ValueCap(_MAX_NAMES)
 cap_error_type = ValueCap(_limit(AGENTSTAT_MAX_ERROR_TYPES, DEFAULT_MAX_ERROR_TYPES))
+
+
+def reset_caps() -> None:
+    """Forget every admitted name (for tests; objects keep the labels they have)."""
+    global cap_cache_name, cap_pool, cap_instance, cap_target, cap_error_type
+    cap_cache_name = ValueCap(_MAX_NAMES)
+    cap_pool = ValueCap(_MAX_NAMES)
+    cap_instance = ValueCap(_MAX_NAMES)
+    cap_target = ValueCap(_MAX_NAMES)
+    cap_error_type = ValueCap(_limit(AGENTSTAT_MAX_ERROR_TYPES, DEFAULT_MAX_ERROR_TYPES))
+
 
 #: (metric name, attribute values) -> value
 Point = tuple[MetricSpec, tuple[str, ...], float]
@@ -200,6 +212,9 @@ class Registry:
         self._lock = threading.Lock()
         self._live: dict[int, tuple[Counts, weakref.ref[Any] | None]] = {}
         self._retired: dict[tuple[str, tuple[str, ...]], float] = {}
+        # Finalizers only queue the key: they can run inside any allocation, including
+        # one made while this thread holds _lock, so they must not take it.
+        self._dead: deque[int] = deque()
 
     def register(self, counts: Counts, owner: Any = None) -> None:
         """Report ``counts``; gauges read ``owner`` while it lives. Idempotent."""
@@ -211,6 +226,7 @@ class Registry:
             except TypeError:  # not weak-referenceable: counters only, kept forever
                 owner = None
         with self._lock:
+            self._fold_dead()  # before reuse of a dead object's id
             if key in self._live:
                 return
             self._live[key] = (counts, ref)
@@ -218,10 +234,14 @@ class Registry:
             weakref.finalize(owner, self._retire, key)
 
     def _retire(self, key: int) -> None:
-        with self._lock:
-            entry = self._live.pop(key, None)
+        self._dead.append(key)  # deque.append is atomic; folded in by _fold_dead
+
+    def _fold_dead(self) -> None:
+        """Move dead objects' final counter values into the retired totals. Under _lock."""
+        while self._dead:
+            entry = self._live.pop(self._dead.popleft(), None)
             if entry is None:
-                return
+                continue
             for spec, values, value in entry[0].counters():
                 slot = (spec.name, values)
                 self._retired[slot] = self._retired.get(slot, 0) + value
@@ -229,6 +249,7 @@ class Registry:
     def observe(self, spec: MetricSpec) -> dict[tuple[str, ...], float]:
         """Current value of ``spec`` per attribute-value tuple, summed over objects."""
         with self._lock:
+            self._fold_dead()
             live = list(self._live.values())
             totals: dict[tuple[str, ...], float] = {}
             if spec.kind is Kind.COUNTER:

@@ -185,12 +185,17 @@ class Recorder:
 
     # -- spans ---------------------------------------------------------------------
 
-    def start_span(self, tracer: trace.Tracer) -> tuple[Any, Any]:
+    def start_span(self, tracer: trace.Tracer, current: bool = True) -> tuple[Any, Any]:
+        """Start the call's span; ``current`` makes it the parent of spans inside the call.
+
+        Streams pass ``current=False``: a generator resumes in its consumer's context,
+        so a context attached at its start could not be detached safely at its end.
+        """
         try:
             span = tracer.start_span(
                 self.span_name, kind=SpanKind.INTERNAL, attributes=self.span_attributes
             )
-            token = otel_context.attach(trace.set_span_in_context(span))
+            token = otel_context.attach(trace.set_span_in_context(span)) if current else None
             return span, token
         except Exception:
             _log_failure()
@@ -205,7 +210,8 @@ class Recorder:
                 span.set_attribute(semconv.ERROR_TYPE, error_type(exc))
                 if not isinstance(exc, asyncio.CancelledError | GeneratorExit):
                     span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            otel_context.detach(token)
+            if token is not None:
+                otel_context.detach(token)
             span.end()
         except Exception:
             _log_failure()
@@ -296,7 +302,7 @@ def stream_sync(rec: Recorder, func: Callable[..., Any], args: tuple, kwargs: di
     tracer = _tracer
     span = token = None
     if tracer is not None:
-        span, token = rec.start_span(tracer)
+        span, token = rec.start_span(tracer, current=False)
     start = perf_counter()
     try:
         result = yield from _FirstChunkTimer(gen, lambda: rec.first_chunk(perf_counter() - start))
@@ -319,7 +325,7 @@ async def stream_async(rec: Recorder, func: Callable[..., Any], args: tuple, kwa
     tracer = None if suppressed else _tracer
     span = token = None
     if tracer is not None:
-        span, token = rec.start_span(tracer)
+        span, token = rec.start_span(tracer, current=False)
     start = perf_counter()
     first = not suppressed
     try:

@@ -16,6 +16,7 @@ Usage::
     with lb.acquire("ml-engineer", block=False) as instance:
         if instance is None: ...       # only when asked for: no capacity right now
 
+In async code use ``async with``: a plain ``with`` that has to wait blocks the thread.
 When no healthy instance has capacity, ``acquire`` waits (FIFO) up to ``timeout`` seconds
 and then raises :class:`NoCapacityError`; when every instance of the pool is ejected it
 raises :class:`NoHealthyInstanceError` at once. Both count a rejection.
@@ -307,7 +308,7 @@ class LoadBalancer:
             instance._version += 1
             instance._counts = None  # the old counts stay reported until the instance dies
             self._reweigh(pool)
-            if pool.instances and pool.healthy_count == 0:
+            if pool.healthy_count == 0:
                 self._fail_waiters(pool, self._no_healthy(pool))
             return instance
 
@@ -511,6 +512,8 @@ class LoadBalancer:
                     waiter.loop.call_soon_threadsafe(_set_exception, waiter.future, error)
 
     def _no_healthy(self, pool: _Pool) -> NoHealthyInstanceError:
+        if not pool.instances:
+            return NoHealthyInstanceError(f"pool {pool.name!r} has no instances left")
         now = self._clock()
         upcoming = [until for until, _, inst in pool.ejected if inst._ejected_until == until]
         retry = f"; the next is retried in {min(upcoming) - now:.1f} s" if upcoming else ""
@@ -545,10 +548,19 @@ class LoadBalancer:
                     pool.ring.append(instance)
             elif self._least_loaded:
                 instance._version += 1
-                ratio = instance.load / instance.capacity
-                heapq.heappush(pool.heap, (ratio, next(self._seq), instance._version, instance))
-                if len(pool.heap) > 2 * len(pool.instances) + 16:
-                    self._rebuild_heap(pool)
+                entry = (
+                    instance.load / instance.capacity,
+                    next(self._seq),
+                    instance._version,
+                    instance,
+                )
+                heap = pool.heap
+                if heap and heap[0][3] is instance:  # just selected: replace, one sift
+                    heapq.heapreplace(heap, entry)
+                else:  # its older entry stays behind, stale, until it surfaces
+                    heapq.heappush(heap, entry)
+                    if len(heap) > 4 * len(pool.instances) + 64:
+                        self._compact_heap(pool)
         else:
             self._unavail(pool, instance)
             instance._version += 1
@@ -563,9 +575,11 @@ class LoadBalancer:
             last._slot = slot
         instance._slot = -1
 
-    def _rebuild_heap(self, pool: _Pool) -> None:
-        pool.heap = [(i.load / i.capacity, next(self._seq), i._version, i) for i in pool.available]
-        heapq.heapify(pool.heap)
+    def _compact_heap(self, pool: _Pool) -> None:
+        """Drop stale entries (one O(n) pass every ~3n releases: amortised O(1))."""
+        heap = [e for e in pool.heap if e[2] == e[3]._version and e[3]._slot >= 0]
+        heapq.heapify(heap)
+        pool.heap = heap
 
     def _reweigh(self, pool: _Pool) -> None:
         if self.strategy is Strategy.WEIGHTED:

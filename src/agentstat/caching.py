@@ -220,7 +220,9 @@ class Cache(Generic[K, V]):
         """Drop every expired entry now (O(n)); returns how many were dropped."""
         with self._lock:
             now = self._clock()
-            dead = [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]
+            # list() copies in one C call: lock-free hits reorder the dict meanwhile
+            items = list(self._data.items())
+            dead = [k for k, (_, exp) in items if exp is not None and exp <= now]
             for key in dead:
                 del self._data[key]
             self._counts.evicted_expired += len(dead)

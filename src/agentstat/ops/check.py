@@ -80,7 +80,8 @@ def fetch(url: str, timeout: float = 10.0) -> str:
     """The text of a ``/metrics`` page."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.read().decode("utf-8")
+            body: bytes = response.read()
+            return body.decode("utf-8")
     except (OSError, ValueError) as exc:
         raise CheckError(f"cannot read {url}: {exc}") from exc
 
@@ -233,7 +234,7 @@ def _cache_rows(delta: Samples, targets: Targets) -> list[Row]:
         row = Row("cache", f"{name}/{tier}" if tier else name, Status.OK)
         row.values = {"lookups": f"{lookups:.0f}", "hit rate": _pct(rate)}
         if tier not in targets.cache_alert_tiers:
-            row.reasons.append("lower tier: shown, not judged")
+            row.reasons.append("single tier: shown, not judged")
         elif lookups < targets.min_calls:
             row.status = Status.IDLE
             row.reasons.append(f"only {lookups:.0f} lookups (< {targets.min_calls})")

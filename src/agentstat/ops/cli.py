@@ -12,7 +12,8 @@ import click
 from agentstat.errors import ConfigError
 from agentstat.ops.targets import BurnRate, Targets
 
-#: Exit code when a page cannot be read; 1 means a target was missed.
+#: Exit code when there is no verdict (a page cannot be read; click uses it for bad
+#: options too); 1 means a target was missed.
 EXIT_UNREADABLE = 2
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Targets)}
@@ -173,8 +174,8 @@ def check_command(
     Reads every URL (one per worker process; they are summed) twice, INTERVAL seconds
     apart, and prints P50/P95/P99 and success rate per agent and tool, hit rate per
     cache and tier, and load per balanced instance. Exit codes: 0 all targets met,
-    1 a breach, 2 a page could not be read. Entities with fewer than min_calls calls
-    in the interval are shown as idle and never fail the check.
+    1 a breach, 2 no verdict (a page could not be read, or bad options). Entities
+    with fewer than min_calls calls in the interval are shown as idle and never fail.
     """
     from agentstat.ops.check import CheckError, Status, format_report, run_check
 

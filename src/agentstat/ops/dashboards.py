@@ -113,7 +113,9 @@ def _row(title: str) -> Panel:
     return {"type": "row", "title": title, "collapsed": False, "panels": []}
 
 
-def _variable(name: str, label: str, metric: str, label_name: str, depends_on_job: bool) -> dict:
+def _variable(
+    name: str, label: str, metric: str, label_name: str, depends_on_job: bool
+) -> dict[str, Any]:
     selector = _matchers(JOB) if depends_on_job else ""
     query = f"label_values({metric}{selector}, {label_name})"
     return {
@@ -167,7 +169,13 @@ def _layout(panels: list[Panel]) -> list[Panel]:
     return panels
 
 
-def _dashboard(uid: str, title: str, description: str, variables: list, panels: list) -> dict:
+def _dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    variables: list[dict[str, Any]],
+    panels: list[Panel],
+) -> dict[str, Any]:
     return {
         "uid": uid,
         "title": title,

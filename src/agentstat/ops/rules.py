@@ -12,6 +12,10 @@ Design, and why:
 * Every rule aggregates with ``sum by`` / ``max by`` over the entity's own labels (plus
   ``Targets.group_by``), so many processes scraped by one Prometheus give one answer
   per agent, tool, cache tier and pool.
+* Every ratio is computed within one expression from the raw series. One query sees one
+  consistent snapshot; dividing a fresh rate by a rate recorded by an earlier rule of the
+  group mixes snapshots when a scrape lands in between, which with short windows showed
+  phantom slow calls (5 % of a healthy agent's calls "slower than 1 s").
 * Every ratio alert has a minimum-traffic guard so an idle entity never fires; ratios
   of idle entities are NaN, which compares false anyway.
 * Recording rules follow ``level:metric:operations``; alerts are ``Agentstat``-prefixed
@@ -128,7 +132,7 @@ def regex_alternatives(values: list[str]) -> str:
     return "|".join(re.escape(v).replace("\\", "\\\\") for v in values)
 
 
-def _guard(targets: Targets, window: str, per_window: int) -> str:
+def _guard(window: str, per_window: int) -> str:
     """``(N / seconds)``: at least N events within ``window``, as a per-second rate."""
     return f"({per_window} / {num(duration_seconds(window))})"
 
@@ -173,18 +177,19 @@ def subject_records(targets: Targets, subject: Subject) -> list[Rule]:
     finished = selector(targets, f'{subject.error_label}!="{semconv.ERROR_TYPE_CANCELLED}"')
     failed = selector(targets, f'{subject.error_label}!~"|{semconv.ERROR_TYPE_CANCELLED}"')
     rules: list[Rule] = []
-    for window in targets.windows():
-        rules.append(
-            _record(
-                subject.calls(window),
-                f"sum {entity} (\n  rate({spec.count}{finished}[{window}])\n)",
-            )
+
+    def calls(window: str, indent: str = "") -> str:
+        return (
+            f"{indent}sum {entity} (\n{indent}  rate({spec.count}{finished}[{window}])\n{indent})"
         )
+
+    for window in targets.windows():
+        rules.append(_record(subject.calls(window), calls(window)))
         rules.append(
             _record(
                 subject.error_ratio(window),
                 f"(\n  sum {entity} (\n    rate({spec.count}{failed}[{window}])\n  )\n"
-                f"  or\n  {subject.calls(window)} * 0\n)\n/\n{subject.calls(window)}",
+                f"  or\n{calls(window, '  ')} * 0\n)\n/\n{calls(window)}",
             )
         )
     bounds = [
@@ -202,7 +207,7 @@ def subject_records(targets: Targets, subject: Subject) -> list[Rule]:
             subject.slow_ratio(window),
             f"1 - (\n  sum {by(targets, subject.name_label, 'le')} (\n"
             f"    rate({spec.bucket}{buckets}[{window}])\n  )\n"
-            f"  / ignoring (le) group_left\n  {subject.calls(window)}\n)",
+            f"  / ignoring (le) group_left\n{calls(window, '  ')}\n)",
         )
     )
     return rules
@@ -214,7 +219,7 @@ def subject_alerts(targets: Targets, subject: Subject) -> list[Rule]:
     who = f"{subject.noun} {{{{ $labels.{subject.name_label} }}}}"
     quantile = f"P{num(targets.latency_quantile * 100)}"
     allowed = num(targets.slow_fraction_alert)
-    guard = f"{subject.calls(window)} > {_guard(targets, window, targets.min_calls)}"
+    guard = f"{subject.calls(window)} > {_guard(window, targets.min_calls)}"
     rules: list[Rule] = []
     for bound, name, severity, for_ in (
         (
@@ -266,7 +271,7 @@ def subject_alerts(targets: Targets, subject: Subject) -> list[Rule]:
 
 def _burn_alert(targets: Targets, subject: Subject, burn: BurnRate, who: str) -> Rule:
     threshold = num(burn.factor * targets.error_budget)
-    guard = _guard(targets, burn.short_window, targets.min_calls)
+    guard = _guard(burn.short_window, targets.min_calls)
     objective = num(targets.success_rate_target * 100)
     return _alert(
         targets,
@@ -298,21 +303,23 @@ def cache_rules(targets: Targets) -> list[Rule]:
     window = targets.rate_window
     entity = by(targets, name, tier)
     hits = selector(targets, f'{result}="{semconv.CACHE_RESULT_HIT}"')
+
+    def lookups(indent: str = "") -> str:
+        every = f"{spec.prometheus_name}{selector(targets)}[{window}]"
+        return f"{indent}sum {entity} (\n{indent}  rate({every})\n{indent})"
+
     rules: list[Rule] = [
-        _record(
-            cache_lookups(window),
-            f"sum {entity} (\n  rate({spec.prometheus_name}{selector(targets)}[{window}])\n)",
-        ),
+        _record(cache_lookups(window), lookups()),
         _record(
             cache_hit_ratio(window),
             f"(\n  sum {entity} (\n    rate({spec.prometheus_name}{hits}[{window}])\n  )\n"
-            f"  or\n  {cache_lookups(window)} * 0\n)\n/\n{cache_lookups(window)}",
+            f"  or\n{lookups('  ')} * 0\n)\n/\n{lookups()}",
         ),
     ]
     who = (
         f"cache {{{{ $labels.{name} }}}}{{{{ with $labels.{tier} }}}} tier {{{{ . }}}}{{{{ end }}}}"
     )
-    guard = f"{cache_lookups(window)} > {_guard(targets, window, targets.min_cache_lookups)}"
+    guard = f"{cache_lookups(window)} > {_guard(window, targets.min_cache_lookups)}"
     judged = f'{{{tier}=~"{regex_alternatives(list(targets.cache_alert_tiers))}"}}'
     for threshold, alert, severity, for_ in (
         (

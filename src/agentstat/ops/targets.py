@@ -91,9 +91,9 @@ class Targets:
     instance_load_alert: float = semconv.INSTANCE_LOAD_ALERT
 
     #: Tiers whose hit rate is judged: an untiered cache ("") and a tiered cache as a
-    #: whole ("all"). A lower tier only sees the misses of the tiers above it, so its own
-    #: hit rate is conditional and has no 80 % target; it is recorded and drawn, and
-    #: alerting on it is opt-in (add "hot", "warm", ...).
+    #: whole ("all"). One tier's own hit rate is a diagnostic, not the target: a lower
+    #: tier only sees the misses of the tiers above it, and a hot tier is small by
+    #: design. Tiers are recorded and drawn; alerting on them is opt-in ("hot", ...).
     cache_alert_tiers: tuple[str, ...] = (semconv.TIER_NONE, semconv.TIER_ALL)
 
     selector: str = ""
