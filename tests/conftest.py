@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from agentstat import _wrappers
+from agentstat import _runtime_metrics, _wrappers
 from agentstat.aggregation import STORE
 from agentstat.instrumentation import AgentstatInstrumentor
 
@@ -20,6 +20,7 @@ def _reset() -> None:
         instrumentor.uninstrument()
     STORE.reset()
     _wrappers.CAPS.reset()
+    _runtime_metrics.reset_caps()
     _wrappers.set_tracer(None)
 
 

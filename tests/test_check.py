@@ -216,6 +216,20 @@ def test_rates_come_from_the_difference_between_readings() -> None:
     assert row.status is Status.ALERT, row
 
 
+def test_an_agent_without_calls_in_the_interval_is_idle() -> None:
+    """A series that did not move between readings is idle, not a crash or a breach."""
+    name = AGENT.prometheus_name
+    page = _page(
+        [
+            f'{name}_bucket{{gen_ai_agent_name="a",le="+Inf"}} 5',
+            f'{name}_count{{gen_ai_agent_name="a"}} 5',
+        ]
+    )
+    (row,) = evaluate(parse(page, "w1"), parse(page, "w1"), 1.0, Targets())
+    assert row.status is Status.IDLE
+    assert row.values["success"] == "-"
+
+
 def test_quantile_interpolates_like_prometheus() -> None:
     """Same arithmetic as histogram_quantile: linear inside the bucket."""
     bounds = [0.5, 1.0, 2.5]

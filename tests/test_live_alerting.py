@@ -323,8 +323,13 @@ def test_live_alerting_and_dashboards(tmp_path: Path) -> None:
                     if r["health"] != "ok"
                 ]
                 assert not rule_errors, rule_errors
-                noisy = prom.query_range("ALERTS", healthy_from - 15, healthy_to)
-                assert not noisy, [s["metric"] for s in noisy]
+                # "Fires" means firing: a condition may go pending for a moment right
+                # after start-up, when every window holds the same few seconds and one
+                # early error is a visible share; `for:` exists to absorb exactly that.
+                alerts = prom.query_range("ALERTS", healthy_from - 15, healthy_to)
+                firing = [a["metric"] for a in alerts if a["metric"]["alertstate"] == "firing"]
+                assert not firing, firing
+                pending = sorted({a["metric"]["alertname"] for a in alerts})
                 assert not webhook.firing(), webhook.firing()
             healthy_seconds = healthy_to - healthy_from + 15
 
@@ -363,7 +368,8 @@ def test_live_alerting_and_dashboards(tmp_path: Path) -> None:
 
     total = time.monotonic() - started
     print(
-        f"\nlive test: {total:.0f}s total, healthy phase {healthy_seconds:.0f}s, "
+        f"\nlive test: {total:.0f}s total, healthy phase {healthy_seconds:.0f}s "
+        f"(briefly pending, never fired: {pending or 'none'}), "
         "fault -> webhook: "
         + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in sorted(latency.items()))
     )

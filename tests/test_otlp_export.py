@@ -40,7 +40,7 @@ def plan(i):
 class _Receiver(BaseHTTPRequestHandler):
     requests: list[ExportMetricsServiceRequest] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)

@@ -15,13 +15,14 @@ if TYPE_CHECKING:
     from agentstat.balancer import (
         AgentInstance,
         BalancerError,
+        Lease,
         LoadBalancer,
         NoCapacityError,
         NoHealthyInstanceError,
         Strategy,
         UnknownPoolError,
     )
-    from agentstat.caching import MISSING, Cache, Tier, TieredCache, cached
+    from agentstat.caching import DEFAULT_TIERS, MISSING, Cache, Tier, TieredCache, cached
     from agentstat.decorators import agent, tool
     from agentstat.errors import AgentstatError, ConfigError, TargetError
     from agentstat.exporter import MetricsServer, start_metrics_server
@@ -31,11 +32,13 @@ if TYPE_CHECKING:
 _LAZY = {
     "AgentInstance": "agentstat.balancer",
     "BalancerError": "agentstat.balancer",
+    "Lease": "agentstat.balancer",
     "LoadBalancer": "agentstat.balancer",
     "NoCapacityError": "agentstat.balancer",
     "NoHealthyInstanceError": "agentstat.balancer",
     "Strategy": "agentstat.balancer",
     "UnknownPoolError": "agentstat.balancer",
+    "DEFAULT_TIERS": "agentstat.caching",
     "MISSING": "agentstat.caching",
     "Cache": "agentstat.caching",
     "Tier": "agentstat.caching",
@@ -55,6 +58,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "DEFAULT_TIERS",
     "MISSING",
     "AgentInstance",
     "AgentstatError",
@@ -63,6 +67,7 @@ __all__ = [
     "BalancerError",
     "Cache",
     "ConfigError",
+    "Lease",
     "LoadBalancer",
     "MetricsServer",
     "NoCapacityError",

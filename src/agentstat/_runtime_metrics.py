@@ -25,7 +25,6 @@ the process and sums stay monotonic.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 import weakref
 from collections import deque
@@ -35,7 +34,7 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from agentstat.aggregation import ValueCap
-from agentstat.environment_variables import AGENTSTAT_MAX_ERROR_TYPES, AGENTSTAT_MAX_NAMES
+from agentstat.config import max_error_types, max_names
 from agentstat.semconv import (
     BALANCER_REJECTIONS,
     BALANCER_SELECTIONS,
@@ -45,8 +44,6 @@ from agentstat.semconv import (
     CACHE_RESULT_HIT,
     CACHE_RESULT_MISS,
     CACHE_SIZE,
-    DEFAULT_MAX_ERROR_TYPES,
-    DEFAULT_MAX_NAMES,
     EVICTION_REASON_EXPIRED,
     EVICTION_REASON_SIZE,
     INSTANCE_CAPACITY,
@@ -58,33 +55,24 @@ from agentstat.semconv import (
     MetricSpec,
 )
 
-
-def _limit(variable: str, default: int) -> int:
-    try:
-        value = int(os.environ.get(variable, "").strip() or default)
-    except ValueError:
-        return default
-    return value if value >= 1 else default
-
-
-_MAX_NAMES = _limit(AGENTSTAT_MAX_NAMES, DEFAULT_MAX_NAMES)
+_MAX_NAMES = max_names()
 
 #: One capped namespace per kind of name, so many caches cannot crowd out pools.
 cap_cache_name = ValueCap(_MAX_NAMES)
 cap_pool = ValueCap(_MAX_NAMES)
 cap_instance = ValueCap(_MAX_NAMES)
 cap_target = ValueCap(_MAX_NAMES)
-cap_error_type = ValueCap(_limit(AGENTSTAT_MAX_ERROR_TYPES, DEFAULT_MAX_ERROR_TYPES))
+cap_error_type = ValueCap(max_error_types())
 
 
 def reset_caps() -> None:
     """Forget every admitted name (for tests; objects keep the labels they have)."""
     global cap_cache_name, cap_pool, cap_instance, cap_target, cap_error_type
-    cap_cache_name = ValueCap(_MAX_NAMES)
-    cap_pool = ValueCap(_MAX_NAMES)
-    cap_instance = ValueCap(_MAX_NAMES)
-    cap_target = ValueCap(_MAX_NAMES)
-    cap_error_type = ValueCap(_limit(AGENTSTAT_MAX_ERROR_TYPES, DEFAULT_MAX_ERROR_TYPES))
+    cap_cache_name = ValueCap(max_names())
+    cap_pool = ValueCap(max_names())
+    cap_instance = ValueCap(max_names())
+    cap_target = ValueCap(max_names())
+    cap_error_type = ValueCap(max_error_types())
 
 
 #: (metric name, attribute values) -> value

@@ -22,7 +22,6 @@ import asyncio
 import functools
 import inspect
 import logging
-import os
 import threading
 from collections.abc import Callable
 from time import perf_counter
@@ -35,7 +34,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentstat import semconv
 from agentstat.aggregation import STORE, ValueCap
-from agentstat.environment_variables import AGENTSTAT_MAX_ERROR_TYPES, AGENTSTAT_MAX_NAMES
+from agentstat.config import max_error_types, max_names
 
 _logger = logging.getLogger(__name__)
 
@@ -62,22 +61,6 @@ def set_tracer(tracer: trace.Tracer | None) -> None:
     _tracer = tracer
 
 
-def _limit(variable: str, default: int) -> int:
-    raw = os.environ.get(variable, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-        if value < 1:
-            raise ValueError
-    except ValueError:
-        _logger.warning(
-            "agentstat: %s=%r is not a positive integer; using %d", variable, raw, default
-        )
-        return default
-    return value
-
-
 class _Caps:
     """Per-metric caps on distinct names and error types, created on first use."""
 
@@ -91,11 +74,7 @@ class _Caps:
             with self._lock:
                 cap = self._caps.get((metric, what))
                 if cap is None:
-                    limit = (
-                        _limit(AGENTSTAT_MAX_NAMES, semconv.DEFAULT_MAX_NAMES)
-                        if what == "name"
-                        else _limit(AGENTSTAT_MAX_ERROR_TYPES, semconv.DEFAULT_MAX_ERROR_TYPES)
-                    )
+                    limit = max_names() if what == "name" else max_error_types()
                     cap = self._caps[(metric, what)] = ValueCap(limit)
         return cap
 

@@ -15,6 +15,7 @@ of entries or one comma-separated string.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -28,10 +29,15 @@ from agentstat.environment_variables import (
     AGENTSTAT_BALANCERS,
     AGENTSTAT_CACHES,
     AGENTSTAT_CONFIG,
+    AGENTSTAT_MAX_ERROR_TYPES,
+    AGENTSTAT_MAX_NAMES,
     AGENTSTAT_STRICT,
     AGENTSTAT_TOOLS,
 )
 from agentstat.errors import ConfigError
+from agentstat.semconv import DEFAULT_MAX_ERROR_TYPES, DEFAULT_MAX_NAMES
+
+_logger = logging.getLogger("agentstat")
 
 KINDS = ("agent", "tool", "cache", "balancer")
 _ENV = {
@@ -184,3 +190,30 @@ def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = Non
             targets.extend(parsed)
             errors.extend(problems)
     return Config(targets=tuple(targets), strict=strict, errors=tuple(errors))
+
+
+def limit_from_env(variable: str, default: int) -> int:
+    """A positive integer setting; a bad value is logged and ``default`` used."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+        if value < 1:
+            raise ValueError
+    except ValueError:
+        _logger.warning(
+            "agentstat: %s=%r is not a positive integer; using %d", variable, raw, default
+        )
+        return default
+    return value
+
+
+def max_names() -> int:
+    """Distinct names (agents, tools, caches, pools, ...) per metric before ``_OTHER``."""
+    return limit_from_env(AGENTSTAT_MAX_NAMES, DEFAULT_MAX_NAMES)
+
+
+def max_error_types() -> int:
+    """Distinct ``error.type`` values per metric before ``_OTHER``."""
+    return limit_from_env(AGENTSTAT_MAX_ERROR_TYPES, DEFAULT_MAX_ERROR_TYPES)

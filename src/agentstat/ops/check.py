@@ -149,6 +149,10 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 
+def _share(part: float, total: float) -> float:
+    return part / total if total else math.nan
+
+
 def _pct(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.1%}"
 
@@ -180,9 +184,9 @@ def _subject_rows(subject: Subject, delta: Samples, targets: Targets, seconds: f
     for name in sorted(calls):
         total = calls[name]
         cumulative = [buckets[name].get(b, 0.0) for b in bounds] + [total]
-        slow_target = 1 - buckets[name].get(targets.latency_p95_target_seconds, 0.0) / total
-        slow_alert = 1 - buckets[name].get(targets.latency_p95_alert_seconds, 0.0) / total
-        success = 1 - errors[name] / total if total else math.nan
+        slow_target = 1 - _share(buckets[name].get(targets.latency_p95_target_seconds, 0.0), total)
+        slow_alert = 1 - _share(buckets[name].get(targets.latency_p95_alert_seconds, 0.0), total)
+        success = 1 - _share(errors[name], total)
         row = Row(subject.noun, name, Status.OK)
         q = targets.latency_quantile
         row.values = {
