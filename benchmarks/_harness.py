@@ -44,7 +44,7 @@ class Mode:
 
 QUICK = Mode(
     name="quick",
-    rounds=5,
+    rounds=7,
     round_seconds=0.02,
     memory_calls=(1_000_000,),
     distinct_names=100_000,
@@ -198,9 +198,18 @@ def measure(section: str, cases: Iterable[Case], mode: Mode, report: Report) -> 
 
 
 def rss_bytes() -> int:
-    """Resident set size of this process, from /proc/self/statm (Linux)."""
-    with open("/proc/self/statm") as statm:
-        resident_pages = int(statm.read().split()[1])
+    """Resident set size of this process, from /proc/self/statm (Linux).
+
+    Elsewhere, the peak RSS from ``getrusage``: it cannot shrink, but growth still shows.
+    """
+    try:
+        with open("/proc/self/statm") as statm:
+            resident_pages = int(statm.read().split()[1])
+    except OSError:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
     return resident_pages * os.sysconf("SC_PAGE_SIZE")
 
 
