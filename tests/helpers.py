@@ -50,16 +50,15 @@ def running(
     log: Path | None = None,
 ) -> Iterator[subprocess.Popen]:
     """Start ``args`` in a new process group; stop it by PID however the block ends."""
-    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        args, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        yield proc
-    finally:
-        stop(proc)
-        if log:
-            out.close()
+    with contextlib.ExitStack() as files:
+        out = files.enter_context(open(log, "wb")) if log else subprocess.DEVNULL
+        proc = subprocess.Popen(
+            args, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield proc
+        finally:
+            stop(proc)
 
 
 def http_get(url: str, timeout: float = 5.0) -> str:

@@ -51,3 +51,23 @@ def test_import_agentstat_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_taken_port_raises_oserror_and_changes_nothing_global() -> None:
+    """A taken port raises OSError before the global MeterProvider or instrumentation change."""
+    import socket
+
+    from opentelemetry import metrics
+
+    from agentstat.instrumentation import AgentstatInstrumentor
+
+    before = metrics.get_meter_provider()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        with pytest.raises(OSError):
+            agentstat.start_metrics_server(
+                port=holder.getsockname()[1], registry=CollectorRegistry()
+            )
+    assert metrics.get_meter_provider() is before
+    assert not AgentstatInstrumentor().is_instrumented_by_opentelemetry

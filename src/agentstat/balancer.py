@@ -58,6 +58,7 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from heapq import heappop, heapreplace
 from itertools import accumulate, count
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -210,25 +211,26 @@ class Lease(Generic[T]):
     def __enter__(self) -> T:
         if self.instance is not None:
             raise RuntimeError("this lease is already held; call acquire() again")
-        self.instance = self._lb._acquire_sync(self._pool, self._timeout, self._block)
-        return self.instance  # type: ignore[return-value]
+        instance = self.instance = self._lb._acquire_sync(self._pool, self._timeout, self._block)
+        return instance  # type: ignore[return-value]
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        self._end(exc)
+        instance = self.instance
+        if instance is not None:
+            self.instance = None
+            lb = self._lb
+            # a clean exit is a success; only an exception needs classifying
+            lb._release(instance, False if exc_type is None else lb._failed(exc))
 
     async def __aenter__(self) -> T:
         if self.instance is not None:
             raise RuntimeError("this lease is already held; call acquire() again")
-        self.instance = await self._lb._acquire_async(self._pool, self._timeout, self._block)
-        return self.instance  # type: ignore[return-value]
+        instance = await self._lb._acquire_async(self._pool, self._timeout, self._block)
+        self.instance = instance
+        return instance  # type: ignore[return-value]
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        self._end(exc)
-
-    def _end(self, exc: BaseException | None) -> None:
-        instance, self.instance = self.instance, None
-        if instance is not None:
-            self._lb.release(instance, failed=self._lb._failed(exc))
+        self.__exit__(exc_type, exc, tb)
 
 
 class LoadBalancer:
@@ -260,11 +262,12 @@ class LoadBalancer:
         self._pools: dict[str, _Pool] = {}
         self._seq = count()
         self._random = random.Random()
-        self._select = {
-            Strategy.ROUND_ROBIN: self._select_round_robin,
-            Strategy.LEAST_LOADED: self._select_least_loaded,
-            Strategy.WEIGHTED: self._select_weighted,
-            Strategy.POWER_OF_TWO: self._select_two_choices,
+        # choose + take in one call: the fast path of every acquisition
+        self._next = {
+            Strategy.ROUND_ROBIN: self._next_round_robin,
+            Strategy.LEAST_LOADED: self._next_least_loaded,
+            Strategy.WEIGHTED: self._next_weighted,
+            Strategy.POWER_OF_TWO: self._next_two_choices,
         }[self.strategy]
         self._stop_checks: Callable[[], None] | None = None
         self._round_robin = self.strategy is Strategy.ROUND_ROBIN
@@ -345,7 +348,7 @@ class LoadBalancer:
 
     def try_acquire(self, agent_type: str) -> AgentInstance | None:
         """An instance with capacity now, or None (a counted rejection). Call :meth:`release`."""
-        return self._acquire_sync(agent_type, 0.0, block=False)
+        return self._acquire_sync(agent_type, 0.0, False)
 
     def release(self, instance: AgentInstance, *, failed: bool | None = None) -> None:
         """Give back one unit of ``instance``'s capacity.
@@ -353,23 +356,36 @@ class LoadBalancer:
         ``failed=True`` counts a failure toward ejection, ``False`` a success (clears the
         failure streak), ``None`` neither (a cancellation).
         """
-        with self._lock:
-            if instance.load <= 0:
+        self._release(instance, failed)
+
+    def _release(self, instance: AgentInstance, failed: bool | None) -> None:
+        lock = self._lock
+        lock.acquire()  # acquire/try/finally: half the cost of `with lock` on 3.11
+        try:
+            load = instance.load
+            if load <= 0:
                 raise ValueError(f"instance {instance.id!r} released more often than acquired")
-            instance.load -= 1
+            instance.load = load - 1
             pool = self._pools.get(instance.agent_type)
             if pool is None or pool.instances.get(instance.id) is not instance:
                 return  # deregistered meanwhile
             if failed:
                 instance._failures += 1
-            elif failed is not None:
-                instance._failures = 0
-            if failed and instance.healthy and instance._failures >= self.max_failures:
-                self._eject(pool, instance, self._clock() + self.cooldown)
+                if instance.healthy and instance._failures >= self.max_failures:
+                    self._eject(pool, instance, self._clock() + self.cooldown)
+                elif instance._slot < 0 or self._least_loaded:
+                    self._update(pool, instance)
             else:
-                self._update(pool, instance)
+                if failed is not None:
+                    instance._failures = 0
+                # Still available (so healthy, below capacity and in the ring): only
+                # least loaded has something to re-index, the instance's heap key.
+                if instance._slot < 0 or self._least_loaded:
+                    self._update(pool, instance)
             if pool.waiters:
                 self._dispatch(pool)
+        finally:
+            lock.release()
 
     def _failed(self, exc: BaseException | None) -> bool | None:
         if exc is None:
@@ -392,9 +408,7 @@ class LoadBalancer:
         if pool.waiters:
             self._dispatch(pool)  # also drops waiters that gave up
         if pool.available and not pool.waiters:
-            instance = self._select(pool)
-            self._take(pool, instance)
-            return pool, instance
+            return pool, self._next(pool)
         if pool.healthy_count == 0:
             pool.counts.rejections += 1
             raise self._no_healthy(pool)
@@ -405,12 +419,24 @@ class LoadBalancer:
     def _acquire_sync(
         self, agent_type: str, timeout: float | None, block: bool
     ) -> AgentInstance | None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # acquire/try/finally: half the cost of `with lock` on 3.11
+        try:
+            pool = self._pools.get(agent_type)
+            if (
+                pool is not None
+                and pool.available
+                and not pool.waiters
+                and (not pool.ejected or pool.ejected[0][0] > self._clock())
+            ):  # the common case, exactly what _take_now would do
+                return self._next(pool)
             pool, instance = self._take_now(agent_type, block)
             if instance is not None or not block:
                 return instance
             waiter = _Waiter()
             pool.waiters.append(waiter)
+        finally:
+            lock.release()
         start = time.perf_counter()
         assert waiter.event is not None
         waiter.event.wait(None if timeout is None else max(timeout, 0.0))
@@ -495,9 +521,7 @@ class LoadBalancer:
             waiter = pool.waiters.popleft()
             if waiter.cancelled or (waiter.future is not None and waiter.future.done()):
                 continue
-            instance = self._select(pool)
-            self._take(pool, instance)
-            self._grant(waiter, instance)
+            self._grant(waiter, self._next(pool))
 
     def _fail_waiters(self, pool: _Pool, error: BalancerError) -> None:
         while pool.waiters:
@@ -530,11 +554,6 @@ class LoadBalancer:
         )
 
     # -- bookkeeping (all under the lock) ----------------------------------------------
-
-    def _take(self, pool: _Pool, instance: AgentInstance) -> None:
-        instance.load += 1
-        instance._counts.selections += 1  # type: ignore[union-attr]
-        self._update(pool, instance)
 
     def _update(self, pool: _Pool, instance: AgentInstance) -> None:
         """Re-index ``instance`` after its load or health changed."""
@@ -586,48 +605,85 @@ class LoadBalancer:
             pool.healthy = [i for i in pool.instances.values() if i.healthy]
             pool.cumulative = list(accumulate(i.weight for i in pool.healthy))
 
-    # -- selection (under the lock; pool.available is not empty) -----------------------
+    # -- selection + taking (under the lock; pool.available is not empty) --------------
+    #
+    # Each _next_* chooses an instance, takes one unit of it (load, selection count) and
+    # re-indexes it: what _update does after a take, specialised per strategy. A chosen
+    # instance is available, so it is healthy and below capacity before the take.
 
-    def _select_round_robin(self, pool: _Pool) -> AgentInstance:
+    def _next_round_robin(self, pool: _Pool) -> AgentInstance:
         ring = pool.ring
         while True:
             instance = ring.popleft()
             if instance._slot >= 0:
-                ring.append(instance)
-                return instance
+                break
             instance._in_ring = False  # saturated or ejected: back in when it frees up
+        ring.append(instance)
+        load = instance.load = instance.load + 1
+        instance._counts.selections += 1  # type: ignore[union-attr]
+        if load >= instance.capacity:
+            self._unavail(pool, instance)
+            instance._version += 1
+        return instance
 
-    def _select_least_loaded(self, pool: _Pool) -> AgentInstance:
+    def _next_least_loaded(self, pool: _Pool) -> AgentInstance:
         heap = pool.heap
         while True:
             _, _, version, instance = heap[0]
             if version == instance._version and instance._slot >= 0:
-                return instance
-            heapq.heappop(heap)
+                break
+            heappop(heap)
+        load = instance.load = instance.load + 1
+        instance._counts.selections += 1  # type: ignore[union-attr]
+        version = instance._version = version + 1
+        capacity = instance.capacity
+        if load < capacity:  # its entry is the top: replace it, one sift
+            heapreplace(heap, (load / capacity, next(self._seq), version, instance))
+        else:  # the top entry is stale now; the next selection pops it
+            self._unavail(pool, instance)
+        return instance
 
-    def _select_two_choices(self, pool: _Pool) -> AgentInstance:
-        available = pool.available
-        n = len(available)
-        first = available[int(self._random.random() * n)]
-        if n == 1:
-            return first
-        second = available[int(self._random.random() * n)]
-        if second.load * first.capacity < first.load * second.capacity:
-            return second
-        return first
+    def _next_two_choices(self, pool: _Pool) -> AgentInstance:
+        instance = self._two_choices(pool)
+        load = instance.load = instance.load + 1
+        instance._counts.selections += 1  # type: ignore[union-attr]
+        if load >= instance.capacity:
+            self._unavail(pool, instance)
+            instance._version += 1
+        return instance
 
-    def _select_weighted(self, pool: _Pool) -> AgentInstance:
+    def _next_weighted(self, pool: _Pool) -> AgentInstance:
         healthy, cumulative = pool.healthy, pool.cumulative
         total = cumulative[-1]
         rand = self._random.random
         for _ in range(_WEIGHTED_TRIES):
-            index = bisect_right(cumulative, rand() * total)
-            instance = healthy[min(index, len(healthy) - 1)]
-            if instance._slot >= 0 and rand() * instance.capacity < (
-                instance.capacity - instance.load
-            ):
-                return instance
-        return self._select_two_choices(pool)
+            try:
+                instance = healthy[bisect_right(cumulative, rand() * total)]
+            except IndexError:  # rand() * total rounded up to total
+                instance = healthy[-1]
+            capacity = instance.capacity
+            if instance._slot >= 0 and rand() * capacity < capacity - instance.load:
+                break
+        else:
+            instance = self._two_choices(pool)
+        load = instance.load = instance.load + 1
+        instance._counts.selections += 1  # type: ignore[union-attr]
+        if load >= instance.capacity:
+            self._unavail(pool, instance)
+            instance._version += 1
+        return instance
+
+    def _two_choices(self, pool: _Pool) -> AgentInstance:
+        available = pool.available
+        n = len(available)
+        rand = self._random.random
+        first = available[int(rand() * n)]
+        if n == 1:
+            return first
+        second = available[int(rand() * n)]
+        if second.load * first.capacity < first.load * second.capacity:
+            return second
+        return first
 
     # -- health ------------------------------------------------------------------------
 

@@ -52,8 +52,15 @@ FAULTS = {
     "cold-cache": "llm-responses sees keys it never saw before (hit rate near 0)",
     "hot-instance": "researcher-1 slows down 20x and fills up (load above 80 %)",
     "unhealthy-pool": "every researcher instance fails its health probe",
+    "saturated-pool": "every researcher instance slows down 20x: callers wait, then are rejected",
+    "flaky-search": "web_search fails ~60 % of attempts: retries, and give-ups after 3",
 }
-SLOW_AGENT, FAILING_AGENT, FAILING_TOOL = "writer", "reviewer", "code_exec"
+SLOW_AGENT, FAILING_AGENT, FAILING_TOOL, FLAKY_TOOL = (
+    "writer",
+    "reviewer",
+    "code_exec",
+    "web_search",
+)
 HOT_INSTANCE = INSTANCES[0]
 
 
@@ -125,6 +132,8 @@ class Fleet:
             self.profiles[FAILING_AGENT] = Profile(0.060, 0.40, 0.25)
         if "failing-tool" in self.faults:
             self.profiles[FAILING_TOOL] = Profile(0.080, 0.50, 0.30)
+        if "flaky-search" in self.faults:
+            self.profiles[FLAKY_TOOL] = Profile(0.050, 0.60, 0.60)
         self.tasks_done = 0
         self._build_agents()
         self._build_caches()
@@ -173,7 +182,9 @@ class Fleet:
 
         @agent("researcher")
         async def research(instance: AgentInstance) -> str:
-            hot = instance.id == HOT_INSTANCE and "hot-instance" in self.faults
+            hot = "saturated-pool" in self.faults or (
+                instance.id == HOT_INSTANCE and "hot-instance" in self.faults
+            )
             return await self._work("researcher", llm_errors, 20.0 if hot else 1.0)
 
         @agent("writer")

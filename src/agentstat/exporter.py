@@ -85,23 +85,24 @@ def start_metrics_server(
         meter_provider = MeterProvider(
             metric_readers=[reader], resource=Resource.create(attributes)
         )
-        if set_global:
-            metrics.set_meter_provider(meter_provider)
     else:
         meter_provider.add_metric_reader(reader)
-    instrumentor = AgentstatInstrumentor()
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.bind_meter_provider(meter_provider)
-    else:
-        instrumentor.instrument(meter_provider=meter_provider)
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError:
+        # Nothing global has changed yet: undo the reader and let the caller decide.
         if owns:
             meter_provider.shutdown()
         else:
             meter_provider.remove_metric_reader(reader)
         raise
+    if owns and set_global:
+        metrics.set_meter_provider(meter_provider)
+    instrumentor = AgentstatInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.bind_meter_provider(meter_provider)
+    else:
+        instrumentor.instrument(meter_provider=meter_provider)
     actual_port = server.server_address[1]
     _logger.info("agentstat: serving metrics on http://%s:%d/metrics", host, actual_port)
     return MetricsServer(host, actual_port, meter_provider, reader, server, thread, owns)
