@@ -36,6 +36,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from agentstat.aggregation import ValueCap
 from agentstat.config import max_error_types, max_names
 from agentstat.semconv import (
+    ALL_METRICS,
     BALANCER_REJECTIONS,
     BALANCER_SELECTIONS,
     CACHE_CAPACITY,
@@ -277,20 +278,9 @@ def retry_counts(target: str) -> RetryCounts:
         return counts
 
 
-#: Every metric this module publishes, in the order instruments are created.
-SPECS: tuple[MetricSpec, ...] = (
-    CACHE_LOOKUPS,
-    CACHE_EVICTIONS,
-    CACHE_SIZE,
-    CACHE_CAPACITY,
-    INSTANCE_LOAD,
-    INSTANCE_CAPACITY,
-    INSTANCE_HEALTHY,
-    BALANCER_SELECTIONS,
-    BALANCER_REJECTIONS,
-    RETRY_ATTEMPTS,
-    RETRY_GIVE_UPS,
-)
+#: Every metric this module publishes: all of the table's counters and gauges (the
+#: histograms travel through the pre-aggregated store and the reader bridge instead).
+SPECS: tuple[MetricSpec, ...] = tuple(s for s in ALL_METRICS if s.kind is not Kind.HISTOGRAM)
 
 
 _installed_lock = threading.Lock()

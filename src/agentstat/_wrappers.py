@@ -53,6 +53,7 @@ def _suppressed() -> bool:
 
 
 _tracer: trace.Tracer | None = None
+_NO_SPAN = (None, None)
 
 
 def set_tracer(tracer: trace.Tracer | None) -> None:
@@ -143,18 +144,20 @@ class Recorder:
             name_attribute: self.name,
         }
 
-    def succeeded(self, seconds: float) -> None:
+    def finish(self, start: float, exc: BaseException | None, span: Any, token: Any) -> None:
+        """Record one call that began at ``start`` (``exc``: how it failed) and end its
+        span. Never raises: a failure here is logged once and the call goes on."""
+        seconds = perf_counter() - start
         try:
-            self._family.series(self._ok_key).observe(seconds)
+            if exc is None:
+                key = self._ok_key
+            else:
+                key = (self._ok_key[0], self.name, self._errors(error_type(exc)))
+            self._family.series(key).observe(seconds)
         except Exception:
             _log_failure()
-
-    def failed(self, exc: BaseException, seconds: float) -> None:
-        try:
-            etype = self._errors(error_type(exc))
-            self._family.series((self._ok_key[0], self.name, etype)).observe(seconds)
-        except Exception:
-            _log_failure()
+        if span is not None:
+            self.end_span(span, token, exc)
 
     def first_chunk(self, seconds: float) -> None:
         try:
@@ -202,42 +205,28 @@ class Recorder:
 def call_sync(rec: Recorder, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     if _suppressed():
         return func(*args, **kwargs)
-    tracer = _tracer
-    span = token = None
-    if tracer is not None:
-        span, token = rec.start_span(tracer)
+    span, token = _NO_SPAN if _tracer is None else rec.start_span(_tracer)
     start = perf_counter()
     try:
         result = func(*args, **kwargs)
     except BaseException as exc:
-        rec.failed(exc, perf_counter() - start)
-        if span is not None:
-            rec.end_span(span, token, exc)
+        rec.finish(start, exc, span, token)
         raise
-    rec.succeeded(perf_counter() - start)
-    if span is not None:
-        rec.end_span(span, token, None)
+    rec.finish(start, None, span, token)
     return result
 
 
 async def call_async(rec: Recorder, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     if _suppressed():
         return await func(*args, **kwargs)
-    tracer = _tracer
-    span = token = None
-    if tracer is not None:
-        span, token = rec.start_span(tracer)
+    span, token = _NO_SPAN if _tracer is None else rec.start_span(_tracer)
     start = perf_counter()
     try:
         result = await func(*args, **kwargs)
     except BaseException as exc:
-        rec.failed(exc, perf_counter() - start)
-        if span is not None:
-            rec.end_span(span, token, exc)
+        rec.finish(start, exc, span, token)
         raise
-    rec.succeeded(perf_counter() - start)
-    if span is not None:
-        rec.end_span(span, token, None)
+    rec.finish(start, None, span, token)
     return result
 
 
@@ -251,10 +240,7 @@ def stream_sync(rec: Recorder, func: Callable[..., Any], args: tuple, kwargs: di
     gen = func(*args, **kwargs)
     if _suppressed():
         return (yield from gen)
-    tracer = _tracer
-    span = token = None
-    if tracer is not None:
-        span, token = rec.start_span(tracer, current=False)
+    span, token = _NO_SPAN if _tracer is None else rec.start_span(_tracer, current=False)
     start = perf_counter()
     try:
         try:
@@ -282,13 +268,9 @@ def stream_sync(rec: Recorder, func: Callable[..., Any], args: tuple, kwargs: di
                         result = stop.value
                         break
     except BaseException as exc:
-        rec.failed(exc, perf_counter() - start)
-        if span is not None:
-            rec.end_span(span, token, exc)
+        rec.finish(start, exc, span, token)
         raise
-    rec.succeeded(perf_counter() - start)
-    if span is not None:
-        rec.end_span(span, token, None)
+    rec.finish(start, None, span, token)
     return result
 
 
@@ -330,14 +312,10 @@ async def stream_async(rec: Recorder, func: Callable[..., Any], args: tuple, kwa
                         break
     except BaseException as exc:
         if not suppressed:
-            rec.failed(exc, perf_counter() - start)
-            if span is not None:
-                rec.end_span(span, token, exc)
+            rec.finish(start, exc, span, token)
         raise
     if not suppressed:
-        rec.succeeded(perf_counter() - start)
-        if span is not None:
-            rec.end_span(span, token, None)
+        rec.finish(start, None, span, token)
 
 
 # ------------------------------------------------------------------------ wrappers
