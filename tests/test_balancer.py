@@ -129,6 +129,24 @@ def test_weighted_never_picks_a_full_instance() -> None:
     assert full.load == 1 and picks <= {free, full} and full.load <= full.capacity
 
 
+def test_weighted_draw_at_the_top_of_the_range_picks_the_last_instance() -> None:
+    """A draw equal to the total weight (rounding) maps to the last instance, not past it."""
+
+    class Edge(random.Random):
+        def __init__(self) -> None:
+            super().__init__()
+            self.draws = iter([1.0, 0.0])  # index draw at the very top, then accept
+
+        def random(self) -> float:
+            return next(self.draws)
+
+    lb = LoadBalancer(strategy=Strategy.WEIGHTED)
+    first, last = pool_of(lb, 2, capacity=4)
+    lb._random = Edge()
+    assert lb.try_acquire("p") is last
+    assert (first.load, last.load) == (0, 1)
+
+
 def test_power_of_two_prefers_the_less_loaded_of_two() -> None:
     """With two instances, power of two choices always picks the less loaded one."""
     lb = LoadBalancer(strategy=Strategy.POWER_OF_TWO)
@@ -395,6 +413,20 @@ def _take(lb: LoadBalancer, instance: AgentInstance) -> AgentInstance:
             return got
         lb.release(got)
     raise AssertionError("instance never selected")
+
+
+def test_instance_deregistered_while_ejected_stays_out_after_cooldown() -> None:
+    """An instance removed during its ejection is not brought back when the cooldown ends."""
+    clock = FakeClock()
+    lb = LoadBalancer(strategy=Strategy.ROUND_ROBIN, max_failures=1, cooldown=2, clock=clock)
+    gone, kept = pool_of(lb, 2, capacity=10)
+    lb.release(_take(lb, gone), failed=True)
+    assert not gone.healthy
+    lb.deregister("p", gone.id)
+    clock.now += 5
+    assert {lb.try_acquire("p") for _ in range(6)} == {kept}
+    assert gone.current_load == 0
+    assert lb._pools["p"].healthy_count == 1
 
 
 def test_success_resets_the_failure_streak() -> None:
