@@ -282,3 +282,24 @@ def test_against_the_demo(tmp_path: Path, faults: tuple[str, ...], expected: int
     assert result.returncode == expected, result.stdout + result.stderr
     if expected:
         assert "reviewer" in result.stdout and "ALERT" in result.stdout
+
+
+def test_rejections_are_below_target_not_an_alert() -> None:
+    """Rejections are a warning in the rules, so check rates them below target, not alert."""
+    rejections = semconv.BALANCER_REJECTIONS
+    pool_label = rejections.label(semconv.POOL_NAME)
+    healthy = semconv.INSTANCE_HEALTHY
+    labels = f'{healthy.label(semconv.POOL_NAME)}="p",{healthy.label(semconv.INSTANCE_ID)}="p-1"'
+
+    def page(rejected: int) -> str:
+        return (
+            f"# TYPE {healthy.prometheus_name} gauge\n"
+            f"{healthy.prometheus_name}{{{labels}}} 1.0\n"
+            f"# TYPE {rejections.prometheus_name.removesuffix('_total')} counter\n"
+            f'{rejections.prometheus_name}{{{pool_label}="p"}} {rejected}.0\n'
+        )
+
+    rows = evaluate(parse(page(0), "a"), parse(page(3), "a"), 5.0, Targets())
+    (pool,) = [row for row in rows if row.kind == "pool"]
+    assert pool.status is Status.BELOW_TARGET
+    assert "3 acquisitions rejected" in pool.reasons

@@ -281,3 +281,23 @@ def test_streaming_call_is_one_span_ending_with_the_stream(meter_provider) -> No
     assert exporter.get_finished_spans() == ()
     assert list(gen) == [2]
     assert [s.name for s in exporter.get_finished_spans()] == ["invoke_agent streamer"]
+
+
+def test_decorated_function_also_listed_by_path_is_recorded_once(tmp_path, meter_provider) -> None:
+    """A function already decorated with @agent and also named in the config counts once."""
+    name = f"decorated_{abs(hash(tmp_path)) % 10**8}"
+    (tmp_path / f"{name}.py").write_text(
+        "import agentstat\n\n@agentstat.agent('planner')\ndef plan():\n    return 1\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module(name)
+        AgentstatInstrumentor().instrument(
+            meter_provider=meter_provider, agents=[f"{name}:plan=other"]
+        )
+        module.plan()
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop(name, None)
+    assert calls(AGENT, "planner") == 1
+    assert calls(AGENT, "other") == 0

@@ -327,3 +327,22 @@ def test_counts_are_exact_under_ten_thousand_concurrent_tasks() -> None:
     assert calls(TOOL, "concurrent", semconv.ERROR_TYPE_CANCELLED) == cancelled
     assert calls(TOOL, "concurrent", "Boom") == failed
     assert calls(TOOL, "concurrent") == 10_000 - cancelled - failed
+
+
+def test_streams_bind_their_arguments_at_call_time() -> None:
+    """A wrapped (async) generator called with bad arguments raises TypeError at the
+    call, as the bare function does, not at the first next()."""
+
+    @agentstat.agent("s")
+    def stream(n: int):
+        yield n
+
+    @agentstat.agent("a")
+    async def astream(n: int):
+        yield n
+
+    with pytest.raises(TypeError):
+        stream(1, 2)
+    with pytest.raises(TypeError):
+        astream(1, 2)
+    assert calls(AGENT, "s") == 0

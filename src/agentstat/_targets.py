@@ -32,14 +32,6 @@ _logger = logging.getLogger("agentstat")
 _ABSENT = object()
 
 
-class AgentstatFunctionWrapper(wrapt.FunctionWrapper):
-    """Marks a callable agentstat wrapped, so a second entry for it is a no-op."""
-
-
-def _is_ours(value: Any) -> bool:
-    return issubclass(type(value), AgentstatFunctionWrapper)
-
-
 def _underlying(raw: Any) -> Any:
     """The function behind a staticmethod/classmethod/wrapper, for shape checks."""
     if isinstance(raw, staticmethod | classmethod):
@@ -118,7 +110,10 @@ class Patcher:
             raw = inspect.getattr_static(owner, attribute)
         else:  # an object's method: wrap the bound method on the object itself
             raw = getattr(owner, attribute)
-        if _is_ours(raw) or _is_ours(_underlying(raw)):
+        if _wrappers.is_wrapped(raw) or _wrappers.is_wrapped(_underlying(raw)):
+            _logger.debug(
+                "agentstat: %s is already recorded; %r adds nothing", target.path, target.entry
+            )
             return
         func = _underlying(raw)
         if isinstance(func, type) or not callable(func):
@@ -133,7 +128,7 @@ class Patcher:
             return
         before = owner.__dict__.get(attribute, _ABSENT) if hasattr(owner, "__dict__") else _ABSENT
         wrapper = _wrappers.wrapt_wrapper(recorder, func)
-        setattr(owner, attribute, AgentstatFunctionWrapper(raw, wrapper))
+        setattr(owner, attribute, _wrappers.AgentstatFunctionWrapper(raw, wrapper))
         self._restore.append((owner, attribute, before))
         _logger.debug("agentstat: instrumented %s %s as %r", target.kind, target.path, target.name)
 

@@ -25,8 +25,10 @@ import logging
 import threading
 from collections.abc import Callable
 from time import perf_counter
+from types import FunctionType
 from typing import Any
 
+import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
@@ -231,15 +233,20 @@ async def call_async(rec: Recorder, func: Callable[..., Any], args: tuple, kwarg
 
 
 def stream_sync(rec: Recorder, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-    """Generator runner: duration covers the whole stream, plus time to first chunk.
-
-    It forwards ``send``/``throw``/``close`` by hand (PEP 380 semantics) instead of
-    ``yield from`` through a first-chunk proxy: measured, that halves the per-chunk cost
-    (~55 ns) and saves ~1.4 µs per stream.
-    """
+    """Generator runner, run when the generator function is called: the arguments bind
+    now (a bad call raises here, as it would unwrapped) and the generator returned
+    times the stream."""
     gen = func(*args, **kwargs)
     if _suppressed():
-        return (yield from gen)
+        return gen
+    return _timed_stream(rec, gen)
+
+
+def _timed_stream(rec: Recorder, gen: Any) -> Any:
+    """Duration covers the whole stream (first ``next()`` to the end), plus time to
+    first chunk. ``send``/``throw``/``close`` are forwarded by hand (PEP 380 semantics)
+    rather than by ``yield from`` through a first-chunk proxy: measured, that halves the
+    per-chunk cost (~35 ns) and saves ~1.4 µs per stream."""
     span, token = _NO_SPAN if _tracer is None else rec.start_span(_tracer, current=False)
     start = perf_counter()
     try:
@@ -274,27 +281,27 @@ def stream_sync(rec: Recorder, func: Callable[..., Any], args: tuple, kwargs: di
     return result
 
 
-async def stream_async(rec: Recorder, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-    """Async-generator runner; async generators cannot ``yield from``, so this forwards
-    ``asend``/``athrow``/``aclose`` by hand (PEP 525 semantics)."""
+def stream_async(rec: Recorder, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    """Async-generator runner, run at call time like :func:`stream_sync`."""
     agen = func(*args, **kwargs)
-    suppressed = _suppressed()
-    tracer = None if suppressed else _tracer
-    span = token = None
-    if tracer is not None:
-        span, token = rec.start_span(tracer, current=False)
+    if _suppressed():
+        return agen
+    return _timed_astream(rec, agen)
+
+
+async def _timed_astream(rec: Recorder, agen: Any) -> Any:
+    """The async twin of :func:`_timed_stream`; async generators cannot ``yield from``,
+    so ``asend``/``athrow``/``aclose`` are forwarded by hand (PEP 525 semantics)."""
+    span, token = _NO_SPAN if _tracer is None else rec.start_span(_tracer, current=False)
     start = perf_counter()
-    first = not suppressed
     try:
         try:
             value = await agen.__anext__()
         except StopAsyncIteration:
             pass
         else:
+            rec.first_chunk(perf_counter() - start)
             while True:
-                if first:
-                    first = False
-                    rec.first_chunk(perf_counter() - start)
                 try:
                     sent = yield value
                 except GeneratorExit:
@@ -311,11 +318,9 @@ async def stream_async(rec: Recorder, func: Callable[..., Any], args: tuple, kwa
                     except StopAsyncIteration:
                         break
     except BaseException as exc:
-        if not suppressed:
-            rec.finish(start, exc, span, token)
+        rec.finish(start, exc, span, token)
         raise
-    if not suppressed:
-        rec.finish(start, None, span, token)
+    rec.finish(start, None, span, token)
 
 
 # ------------------------------------------------------------------------ wrappers
@@ -330,6 +335,24 @@ def runner_for(func: Callable[..., Any]) -> Callable[..., Any]:
     if inspect.isgeneratorfunction(func):
         return stream_sync
     return call_sync
+
+
+class AgentstatFunctionWrapper(wrapt.FunctionWrapper):
+    """A wrapt proxy made by agentstat, so a second target for the same callable is a no-op."""
+
+
+#: Set on agentstat's own closures, for the same purpose.
+MARKER = "__agentstat_recorder__"
+
+
+def is_wrapped(value: Any) -> bool:
+    """True if ``value`` is already recording through agentstat (decorator or by path)."""
+    if issubclass(type(value), AgentstatFunctionWrapper):
+        return True
+    try:
+        return isinstance(value, FunctionType) and MARKER in value.__dict__
+    except Exception:
+        return False
 
 
 def wrapt_wrapper(rec: Recorder, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -350,8 +373,6 @@ def decorate(func: Callable[..., Any], rec: Recorder) -> Callable[..., Any]:
     around the runner, which keeps ``isgeneratorfunction``/``isasyncgenfunction`` true:
     a generator closure delegating to the runner would cost ~1.4 µs more per stream.
     """
-    import wrapt
-
     runner = runner_for(func)
     if runner is call_sync:
 
@@ -359,6 +380,7 @@ def decorate(func: Callable[..., Any], rec: Recorder) -> Callable[..., Any]:
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             return call_sync(rec, func, args, kwargs)
 
+        setattr(sync_wrapper, MARKER, rec)
         return sync_wrapper
     if runner is call_async:
 
@@ -366,5 +388,6 @@ def decorate(func: Callable[..., Any], rec: Recorder) -> Callable[..., Any]:
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             return await call_async(rec, func, args, kwargs)
 
+        setattr(async_wrapper, MARKER, rec)
         return async_wrapper
-    return wrapt.FunctionWrapper(func, wrapt_wrapper(rec, func))
+    return AgentstatFunctionWrapper(func, wrapt_wrapper(rec, func))

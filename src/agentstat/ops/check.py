@@ -295,7 +295,8 @@ def _balancer_rows(now: Samples, delta: Samples, targets: Targets) -> list[Row]:
             row.status = Status.ALERT
             row.reasons.append("a process sees no healthy instance")
         if rejected[pool] > 0:
-            row.status = Status.ALERT
+            # a warning in the rules (AgentstatBalancerRejecting), so not an alert here
+            row.status = max(row.status, Status.BELOW_TARGET)
             row.reasons.append(f"{rejected[pool]:.0f} acquisitions rejected")
         rows.append(row)
     return rows
