@@ -589,3 +589,46 @@ def test_instance_handed_to_a_task_cancelled_before_it_resumed_is_given_back() -
     asyncio.run(main())
     assert instance.load == 0
     assert lb.try_acquire("p") is instance
+
+
+# ------------------------------------------------------------ moving an instance
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_deregistered_instance_moves_to_another_balancer(strategy: Strategy) -> None:
+    """After deregister, another balancer serves the instance and the old one never does."""
+    old, new = LoadBalancer(strategy=strategy), LoadBalancer(strategy=strategy)
+    moved, kept = pool_of(old, 2, capacity=4)
+    held = [old.try_acquire("p") for _ in range(4)]
+    for instance in held:
+        assert instance is not None
+        old.release(instance)
+    old.deregister("p", moved.id)
+    new.register(moved)
+    assert new.try_acquire("p") is moved
+    assert {old.try_acquire("p") for _ in range(3)} == {kept}
+    new.release(moved)
+    assert moved.load == 0 and kept.load == 3
+
+
+def test_register_refuses_an_instance_still_registered_with_another_balancer() -> None:
+    """One instance belongs to one balancer at a time: a second register is a clear error."""
+    first, second = LoadBalancer(), LoadBalancer()
+    (instance,) = pool_of(first, 1)
+    with pytest.raises(ValueError, match="still registered with another balancer"):
+        second.register(instance)
+    assert second.pools() == []
+    assert first.try_acquire("p") is instance
+
+
+def test_register_refuses_an_instance_with_leases_from_another_balancer() -> None:
+    """Its in-flight leases end on the old balancer, so another one cannot take it yet."""
+    first, second = LoadBalancer(), LoadBalancer()
+    (instance,) = pool_of(first, 1)
+    assert first.try_acquire("p") is instance
+    first.deregister("p", instance.id)
+    with pytest.raises(ValueError, match="in flight from another balancer"):
+        second.register(instance)
+    first.release(instance)
+    second.register(instance)
+    assert second.try_acquire("p") is instance

@@ -11,7 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from agentstat import _runtime_metrics
+from agentstat.aggregation import ValueCap
 from agentstat.caching import MISSING, Cache, Tier, TieredCache, cached
+from agentstat.semconv import CACHE_LOOKUPS, OTHER
 
 
 @pytest.fixture(autouse=True)
@@ -556,3 +558,17 @@ def test_async_methods_are_cached() -> None:
         return [await agent.answer("a"), await agent.answer("a")]
 
     assert asyncio.run(main()) == ["A", "A"] and Agent.calls == 1
+
+
+def test_tier_names_beyond_the_cap_become_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tier names are labels: past the cap they are reported as _OTHER, as user tiers are."""
+    monkeypatch.setattr(_runtime_metrics, "cap_tier", ValueCap(2))
+    tiers = TieredCache((Tier("t-a", 1), Tier("t-b", 1), Tier("t-c", 1)), name="capped-tiers")
+    tiers.get("k")
+    labels = {
+        values[1]
+        for values in _runtime_metrics.REGISTRY.observe(CACHE_LOOKUPS)
+        if values[0] == "capped-tiers"
+    }
+    assert labels == {"t-a", "t-b", OTHER, "all"}
+    assert tiers.tier("t-c").misses == 1  # still found by the name it was given

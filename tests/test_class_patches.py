@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import queue
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,9 +11,10 @@ import pytest
 import wrapt
 from opentelemetry.instrumentation.utils import suppress_instrumentation, unwrap
 
-from agentstat import _runtime_metrics
+from agentstat import _class_patches, _runtime_metrics
 from agentstat._class_patches import patch_balancer_class, patch_cache_class
 from agentstat._runtime_metrics import REGISTRY
+from agentstat.caching import Cache
 from agentstat.errors import TargetError
 from agentstat.semconv import (
     BALANCER_REJECTIONS,
@@ -288,3 +291,126 @@ def test_odd_instances_do_not_break_acquire(patched: list) -> None:
 
     patched += patch_balancer_class(Hands, "cp-odd")
     assert Hands().acquire("cp-odd-pool") is odd
+
+
+# ------------------------------------------------------------- review regressions
+
+
+def test_library_objects_with_get_and_put_are_not_tiers(patched: list) -> None:
+    """A queue.Queue attribute of a configured cache is not a tier: Queue.get stays unwrapped."""
+
+    class WithQueue(DictCache):
+        def __init__(self) -> None:
+            super().__init__()
+            self.jobs: queue.Queue[Any] = queue.Queue()
+
+        def get(self, key: Any) -> Any:
+            return self.cache.get(key)
+
+    patched += patch_cache_class(WithQueue, "cp-with-queue")
+    try:
+        WithQueue().get("k")
+        assert not isinstance(queue.Queue.__dict__["get"], wrapt.FunctionWrapper)
+        assert lookups("cp-with-queue") == {("", "miss"): 1}
+    finally:  # without the fix Queue.get is wrapped process-wide: undo it for other tests
+        if isinstance(queue.Queue.__dict__["get"], wrapt.FunctionWrapper):
+            unwrap(queue.Queue, "get")
+            _class_patches._get_states.pop(queue.Queue, None)
+
+
+def test_standalone_get_of_a_lazily_wrapped_tier_class_takes_no_lock(
+    patched: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside a tiered get, a tier class's wrapped get does not take the global patch lock."""
+    patched += patch_cache_class(ThreeTier, "cp-no-lock")
+    ThreeTier().get("k")  # wraps DictCache.get lazily, as a tier
+    assert isinstance(DictCache.__dict__["get"], wrapt.FunctionWrapper)
+    taken = []
+
+    class CountingLock:
+        def __enter__(self) -> None:
+            taken.append(1)
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    monkeypatch.setattr(_class_patches, "_patch_lock", CountingLock())
+    standalone = DictCache()
+    for _ in range(3):
+        standalone.get("k")
+    assert taken == []
+
+
+def test_a_raising_size_or_capacity_skips_only_that_instance(
+    patched: list, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user property that raises in a gauge callback drops that instance, logged once."""
+
+    class BadCapacity:
+        def __init__(self) -> None:
+            self.cache: dict[Any, Any] = {}
+
+        @property
+        def max_size(self) -> int:
+            raise RuntimeError("user property failed")
+
+        def get(self, key: Any) -> Any:
+            return self.cache.get(key)
+
+    patched += patch_cache_class(BadCapacity, "cp-bad-capacity")
+    patched += patch_cache_class(DictCache, "cp-good-capacity")
+    bad, good = BadCapacity(), DictCache(max_size=7)
+    bad.get("k")
+    good.get("k")
+    own = Cache[int, int](maxsize=9, name="cp-own-capacity")
+    with caplog.at_level(logging.WARNING, logger="agentstat"):
+        for _ in range(2):
+            capacity = REGISTRY.observe(CACHE_CAPACITY)
+            assert capacity[("cp-good-capacity", "")] == 7
+            assert capacity[("cp-own-capacity", "")] == own.maxsize
+            assert ("cp-bad-capacity", "") not in capacity
+    assert len([r for r in caplog.records if "BadCapacity" in r.getMessage()]) == 1
+
+
+class TaskBalancer:
+    """acquire(task_text): the first argument is user text, not a pool name."""
+
+    def __init__(self, replica: Any) -> None:
+        self.replica = replica
+
+    def acquire(self, task_text: str) -> Any:
+        return self.replica
+
+    def release(self, replica: Any) -> None:
+        pass
+
+
+class PoolBalancer(TaskBalancer):
+    """acquire(priority, pool=...): the pool is named, though not first."""
+
+    def acquire(self, priority: int, pool: str = "cp-default") -> Any:  # type: ignore[override]
+        return self.replica
+
+
+def test_pool_label_comes_only_from_a_parameter_named_agent_type_or_pool(patched: list) -> None:
+    """acquire(task_text) never labels by its text; agent_type/pool parameters do label."""
+
+    class Bare:  # no agent_type attribute: the entry's name is the pool label
+        id = "cp-bare-1"
+
+    patched += patch_balancer_class(TaskBalancer, "cp-task-lb")
+    patched += patch_balancer_class(PoolBalancer, "cp-pool-lb")
+    TaskBalancer(Replica("cp-typed-1", "cp-typed")).acquire("summarise my secret memo")
+    TaskBalancer(Bare()).acquire("another secret task")
+    TaskBalancer(None).acquire("a rejected secret task")
+    PoolBalancer(Bare()).acquire(1, "cp-named-pool")
+    PoolBalancer(Bare()).acquire(2, pool="cp-keyword-pool")
+    selections = REGISTRY.observe(BALANCER_SELECTIONS)
+    rejections = REGISTRY.observe(BALANCER_REJECTIONS)
+    labels = {v for values in (*selections, *rejections) for v in values}
+    assert not [label for label in labels if "secret" in label]
+    assert selections[("cp-typed", "cp-typed-1")] == 1
+    assert selections[("cp-task-lb", "cp-bare-1")] == 1
+    assert rejections[("cp-task-lb",)] == 1
+    assert selections[("cp-named-pool", "cp-bare-1")] == 1
+    assert selections[("cp-keyword-pool", "cp-bare-1")] == 1

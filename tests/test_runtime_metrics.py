@@ -238,3 +238,23 @@ def test_primitives_guide_names_every_runtime_metric_as_on_the_page() -> None:
     guide = (REPO / "docs" / "primitives.md").read_text()
     specs = (*_runtime_metrics.SPECS, BALANCER_WAIT)
     assert [s.prometheus_name for s in specs if f"`{s.prometheus_name}`" not in guide] == []
+
+
+def test_deregistered_instance_has_no_gauges_and_counts_once_when_registered_again(
+    reader: InMemoryMetricReader, meter: None
+) -> None:
+    """After deregister only its selections are reported; registered again, gauges are single."""
+    lb = LoadBalancer(strategy="round_robin")
+    instance = lb.register(AgentInstance("rm-back", "rm-again", capacity=4))
+    lb.release(lb.try_acquire("rm-again"))  # type: ignore[arg-type]
+    ids = {"agentstat.balancer.pool": "rm-again", "agentstat.balancer.instance.id": "rm-back"}
+    lb.deregister("rm-again", "rm-back")
+    assert one(reader, BALANCER_SELECTIONS, **ids) == 1
+    for spec in (INSTANCE_LOAD, INSTANCE_CAPACITY, INSTANCE_HEALTHY):
+        assert not values(reader, spec, agentstat__balancer__pool="rm-again"), spec.name
+    lb.register(instance)
+    lb.try_acquire("rm-again")
+    assert one(reader, BALANCER_SELECTIONS, **ids) == 2
+    assert one(reader, INSTANCE_HEALTHY, **ids) == 1
+    assert one(reader, INSTANCE_CAPACITY, **ids) == 4
+    assert one(reader, INSTANCE_LOAD, **ids) == 1

@@ -15,18 +15,22 @@ Shapes (checked on the class; a class that does not fit raises ``TargetError``):
   capacity are reported when an instance has ``__len__`` (or a sized ``cache``/``data``
   attribute) and an integer ``max_size``/``maxsize``/``capacity``.
 - tiered cache: the same class entry; an instance is tiered when its attributes hold
-  cache-shaped objects (callable ``get`` and ``put``). Those attributes are its tiers, named
-  by the attribute (``hot``, ``warm``, ``cold``), found at call time because instances only
-  exist then. During a tiered ``get`` a context variable names the tiers, and the tier
-  class's ``get`` wrapper counts under ``tier=<attribute>`` (and not under its own name);
-  the whole lookup counts under ``tier="all"``. A tier class that is not configured itself
-  is wrapped on first use and unwraps itself once every tiered class has been unwrapped.
+  cache-shaped objects (callable ``get`` and ``put``) of a class that is the user's own
+  (not from the standard library or site-packages) or is itself a configured cache class.
+  Those attributes are its tiers, named by the attribute (``hot``, ``warm``, ``cold``),
+  found at call time because instances only exist then. During a tiered ``get`` a context
+  variable names the tiers, and the tier class's ``get`` wrapper counts under
+  ``tier=<attribute>`` (and not under its own name); the whole lookup counts under
+  ``tier="all"``. A tier class that is not configured itself is wrapped on first use and
+  unwraps itself once every tiered class has been unwrapped.
 - balancer: ``acquire(agent_type)`` returns an instance or ``None``; ``release(instance)``.
   A ``None`` is a rejection of that pool, an instance a selection; instances seen (from
   ``acquire`` or ``register``) report ``current_load``, ``max_capacity`` and ``is_healthy``.
+  The pool label is the argument of ``acquire`` whose parameter is named ``agent_type`` or
+  ``pool``; without one, the returned instance's ``agent_type``, else the configured name.
 
-Labels are the configured name, tier attribute names, the ``agent_type`` string passed to
-``acquire`` and instance ids, all capped; keys, values and other arguments never are.
+Labels are the configured name, tier attribute names, the pool argument of ``acquire``
+and instance ids, all capped; keys, values and other arguments never are.
 Every wrapper checks ``is_instrumentation_enabled()``, calls the user's method outside any
 ``try`` of ours (so its exceptions pass unchanged) and never lets its own errors escape.
 """
@@ -36,6 +40,10 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import os
+import site
+import sys
+import sysconfig
 import threading
 import weakref
 from collections.abc import Iterator, Mapping
@@ -47,7 +55,6 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwr
 
 from agentstat import _runtime_metrics as caps  # caps.cap_*: replaced by reset_caps()
 from agentstat._runtime_metrics import REGISTRY, Point
-from agentstat.aggregation import ValueCap
 from agentstat.errors import TargetError
 from agentstat.semconv import (
     BALANCER_REJECTIONS,
@@ -57,7 +64,6 @@ from agentstat.semconv import (
     CACHE_RESULT_HIT,
     CACHE_RESULT_MISS,
     CACHE_SIZE,
-    DEFAULT_MAX_NAMES,
     INSTANCE_CAPACITY,
     INSTANCE_HEALTHY,
     INSTANCE_LOAD,
@@ -118,24 +124,54 @@ class _UserCacheCounts:
         with self._lock:
             groups = [(values, list(live)) for values, live in self.instances.items()]
         for values, instances in groups:
-            sizes = [s for s in map(_size_of, instances) if s is not None]
-            capacities = [c for c in map(_capacity_of, instances) if c is not None]
+            sizes: list[int] = []
+            capacities: list[int] = []
+            for instance in instances:
+                # The user's properties run here, inside the SDK's observable callback:
+                # an exception escaping it would drop this metric for every cache.
+                try:
+                    size, capacity = _size_of(instance), _capacity_of(instance)
+                except Exception:
+                    _log_gauge_failure(instance)
+                    continue
+                if size is not None:
+                    sizes.append(size)
+                if capacity is not None:
+                    capacities.append(capacity)
             if sizes:
                 yield CACHE_SIZE, values, sum(sizes)
             if capacities:
                 yield CACHE_CAPACITY, values, sum(capacities)
 
 
-def _size_of(instance: Any) -> int | None:
+_gauge_failures_logged: set[str] = set()
+
+
+def _log_gauge_failure(instance: Any) -> None:
+    """Log, once per class, that an instance's size or capacity could not be read."""
     try:
-        if hasattr(type(instance), "__len__"):
-            return len(instance)
-        for attribute in _SIZED_ATTRIBUTES:
-            value = getattr(instance, attribute, None)
-            if isinstance(value, Mapping | list | set | dict):
-                return len(value)
+        cls = type(instance)
+        name = f"{cls.__module__}.{cls.__qualname__}"
     except Exception:
-        return None
+        name = "?"
+    if name in _gauge_failures_logged:
+        return
+    _gauge_failures_logged.add(name)
+    _logger.warning(
+        "agentstat: reading the size or capacity of a %s failed; its instances report no "
+        "size or capacity while it fails (logged once)",
+        name,
+        exc_info=True,
+    )
+
+
+def _size_of(instance: Any) -> int | None:
+    if hasattr(type(instance), "__len__"):
+        return len(instance)
+    for attribute in _SIZED_ATTRIBUTES:
+        value = getattr(instance, attribute, None)
+        if isinstance(value, Mapping | list | set | dict):
+            return len(value)
     return None
 
 
@@ -209,9 +245,6 @@ def _instance_label(instance: Any) -> str:
     return caps.cap_instance(ident) if isinstance(ident, str) else OTHER
 
 
-#: Tier attribute names are code, not data, but still bounded.
-cap_tier = ValueCap(DEFAULT_MAX_NAMES)
-
 _CACHES = _UserCacheCounts()
 _BALANCERS = _UserBalancerCounts()
 REGISTRY.register(_CACHES)  # type: ignore[arg-type]
@@ -241,7 +274,66 @@ def _is_ours(cls: type) -> _GetState | None:
     return entry[1] if current is entry[0] else None
 
 
+def _library_roots() -> tuple[str, ...]:
+    """Directories of the standard library and of installed packages, each ending in a /."""
+    paths = sysconfig.get_paths()
+    found = [paths.get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")]
+    with contextlib.suppress(Exception):  # site may be a virtualenv's older site.py
+        found += site.getsitepackages()
+    with contextlib.suppress(Exception):
+        found.append(site.getusersitepackages())
+    return tuple(
+        sorted({os.path.join(os.path.realpath(path), "") for path in found if path}, key=len)
+    )
+
+
+_LIBRARY_ROOTS = _library_roots()
+#: class -> defined in the user's own code; weak, so classes made at run time can go
+_user_classes: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+
+def _is_user_class(cls: type) -> bool:
+    """Whether ``cls`` comes from a module file outside the stdlib and site-packages."""
+    try:
+        return _user_classes[cls]
+    except KeyError:
+        pass
+    user = False
+    try:
+        module = sys.modules.get(cls.__module__)
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str) and path:
+            path = os.path.realpath(path)
+            user = not any(path.startswith(root) for root in _LIBRARY_ROOTS)
+        else:  # builtins, C modules with no file; a script run interactively is __main__
+            user = cls.__module__ == "__main__"
+    except Exception:
+        user = False
+    with contextlib.suppress(TypeError):
+        _user_classes[cls] = user
+    return user
+
+
+def _is_configured(cls: type) -> bool:
+    """Whether the ``get`` that ``cls`` uses is wrapped for a configured cache class."""
+    for klass in cls.__mro__:
+        if "get" in klass.__dict__:
+            state = _is_ours(klass)
+            return state is not None and state.name is not None
+    return False
+
+
 def _tiers_of(instance: Any) -> list[tuple[str, Any]]:
+    """The attributes of ``instance`` that are its tiers, as (attribute, object) pairs.
+
+    A tier is cache-shaped (callable ``get`` and ``put``) and its class is the user's own
+    or a configured cache class. Why not any cache-shaped object: ``queue.Queue``, client
+    objects and many library classes have ``get`` and ``put`` too, and a tier's class is
+    wrapped process-wide, so one such attribute on a plain cache would count its lookups
+    under tier "all" and slow every ``Queue.get`` in the process. Why not only configured
+    classes: the documented set-up configures just the tiered class; its tier class is
+    the user's own code. A library class meant as a tier can be configured itself.
+    """
     try:
         attributes = vars(instance)
     except TypeError:
@@ -252,6 +344,7 @@ def _tiers_of(instance: Any) -> list[tuple[str, Any]]:
         if not isinstance(value, type | Mapping)
         and callable(getattr(value, "get", None))
         and callable(getattr(value, "put", None))
+        and (_is_user_class(type(value)) or _is_configured(type(value)))
     ]
 
 
@@ -271,7 +364,7 @@ def _cache_get_wrapper(state: _GetState, cls: type) -> Any:
         if tiers and state.name is not None:
             token = None
             try:
-                labels = {id(tier): cap_tier(attribute) for attribute, tier in tiers}
+                labels = {id(tier): caps.cap_tier(attribute) for attribute, tier in tiers}
                 for _, tier in tiers:
                     _ensure_tier_patch(type(tier))
                     _CACHES.track(state.name, labels[id(tier)], tier)
@@ -316,14 +409,22 @@ def _ensure_tier_patch(cls: type) -> None:
             _wrap_get(cls, _GetState(None))
 
 
+def _any_configured_wrapped() -> bool:
+    for configured in _tiered_configured:  # append-only: safe to iterate without the lock
+        state = _is_ours(configured)
+        if state is not None and state.name is not None:
+            return True
+    return False
+
+
 def _drop_lazy_tier_patch(cls: type) -> None:
     """Called outside any tiered get: unwrap this lazily wrapped tier class when no
     configured class is wrapped any more (the instrumentor was turned off)."""
+    if _any_configured_wrapped():  # the common case, checked without the lock
+        return
     with _patch_lock:
-        for configured in _tiered_configured:
-            state = _is_ours(configured)
-            if state is not None and state.name is not None:
-                return
+        if _any_configured_wrapped():
+            return
         if _is_ours(cls) is not None:
             unwrap(cls, "get")
             _get_states.pop(cls, None)
@@ -348,28 +449,63 @@ def patch_cache_class(cls: type, name: str) -> list[tuple[object, str]]:
 # ---------------------------------------------------------------------------- balancers
 
 
-def _pool_label(args: tuple, kwargs: dict, instance: Any) -> str:
-    pool = args[0] if args else kwargs.get("agent_type", kwargs.get("pool"))
-    if not isinstance(pool, str):
-        pool = getattr(instance, "agent_type", None)
-    return caps.cap_pool(pool) if isinstance(pool, str) else OTHER
+_POOL_PARAMETERS = ("agent_type", "pool")
 
 
-def _acquire_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    if not is_instrumentation_enabled():
-        return wrapped(*args, **kwargs)
-    result = wrapped(*args, **kwargs)
+def _pool_parameter(method: Any) -> tuple[int | None, str | None]:
+    """(position among the arguments after ``self`` or None, keyword name or None) of the
+    parameter of ``acquire`` named ``agent_type`` or ``pool``; (None, None) if none is."""
     try:
-        if inspect.isawaitable(result):
-            return result  # an async acquire is not the seed's shape: leave it alone
-        pool = _pool_label(args, kwargs, result)
-        if result is None:
-            _BALANCERS.rejected(pool)
-        else:
-            _BALANCERS.selected(pool, result)
-    except Exception:
-        _logger.debug("agentstat: balancer bookkeeping failed", exc_info=True)
-    return result
+        parameters = list(inspect.signature(method).parameters.values())[1:]  # no self
+    except (TypeError, ValueError):
+        return None, None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    for index, parameter in enumerate(parameters):
+        if parameter.name not in _POOL_PARAMETERS:
+            continue
+        position = index if parameter.kind in positional else None
+        keyword = None if parameter.kind is inspect.Parameter.POSITIONAL_ONLY else parameter.name
+        if position is not None or keyword is not None:
+            return position, keyword
+    return None, None
+
+
+def _acquire_wrapper(cls: type, name: str) -> Any:
+    """The wrapper of ``cls.acquire``: which argument names the pool is decided here, once.
+
+    Only a parameter named ``agent_type`` or ``pool`` is taken as the pool: any other
+    first argument (``acquire(task_text)``) may be user data, which never becomes a label.
+    """
+    position, keyword = _pool_parameter(_method(cls, "acquire"))
+
+    def pool_label(args: tuple, kwargs: dict, instance: Any) -> str:
+        pool = None
+        if position is not None and len(args) > position:
+            pool = args[position]
+        elif keyword is not None:
+            pool = kwargs.get(keyword)
+        if not isinstance(pool, str):
+            pool = getattr(instance, "agent_type", None)
+        return caps.cap_pool(pool if isinstance(pool, str) else name)
+
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        if not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        result = wrapped(*args, **kwargs)
+        try:
+            if inspect.isawaitable(result):
+                return result  # an async acquire is not the seed's shape: leave it alone
+            pool = pool_label(args, kwargs, result)
+            if result is None:
+                _BALANCERS.rejected(pool)
+            else:
+                _BALANCERS.selected(pool, result)
+        except Exception:
+            _logger.debug("agentstat: balancer bookkeeping failed", exc_info=True)
+        return result
+
+    wrapper._agentstat_role = "acquire"  # type: ignore[attr-defined]
+    return wrapper
 
 
 def _register_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -386,10 +522,14 @@ def _register_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> An
     return result
 
 
+_register_wrapper._agentstat_role = "register"  # type: ignore[attr-defined]
+
+
 def patch_balancer_class(cls: type, name: str) -> list[tuple[object, str]]:
     """Count selections and rejections of a seed-shaped balancer class.
 
-    ``name`` only identifies the entry: the metrics are labelled by pool and instance.
+    The metrics are labelled by pool and instance; ``name`` is the pool label only when
+    neither an ``agent_type``/``pool`` argument nor the instance's ``agent_type`` gives one.
     """
     missing = [m for m in ("acquire", "release") if _method(cls, m) is None]
     if missing:
@@ -401,13 +541,17 @@ def patch_balancer_class(cls: type, name: str) -> list[tuple[object, str]]:
         raise TargetError(f"{cls.__qualname__}.acquire is async; the balancer shape is sync")
     pairs: list[tuple[object, str]] = []
     with _patch_lock:
-        for attribute, wrapper in (("acquire", _acquire_wrapper), ("register", _register_wrapper)):
+        for attribute in ("acquire", "register"):
             current = cls.__dict__.get(attribute)
-            if isinstance(current, wrapt.FunctionWrapper) and current._self_wrapper is wrapper:
-                pairs.append((cls, attribute))
+            if (
+                isinstance(current, wrapt.FunctionWrapper)
+                and getattr(current._self_wrapper, "_agentstat_role", None) == attribute
+            ):
+                pairs.append((cls, attribute))  # configured twice: wrapped once
                 continue
             if _method(cls, attribute) is None:
                 continue
+            wrapper = _acquire_wrapper(cls, name) if attribute == "acquire" else _register_wrapper
             wrapt.wrap_function_wrapper(cls, attribute, wrapper)
             pairs.append((cls, attribute))
     return pairs

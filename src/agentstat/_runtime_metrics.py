@@ -52,6 +52,8 @@ from agentstat.semconv import (
     INSTANCE_LOAD,
     RETRY_ATTEMPTS,
     RETRY_GIVE_UPS,
+    TIER_ALL,
+    TIER_NONE,
     Kind,
     MetricSpec,
 )
@@ -63,16 +65,19 @@ cap_cache_name = ValueCap(_MAX_NAMES)
 cap_pool = ValueCap(_MAX_NAMES)
 cap_instance = ValueCap(_MAX_NAMES)
 cap_target = ValueCap(_MAX_NAMES)
+#: Tier names (``Tier.name`` of a TieredCache, tier attributes of a user's tiered class).
+cap_tier = ValueCap(_MAX_NAMES)
 cap_error_type = ValueCap(max_error_types())
 
 
 def reset_caps() -> None:
     """Forget every admitted name (for tests; objects keep the labels they have)."""
-    global cap_cache_name, cap_pool, cap_instance, cap_target, cap_error_type
+    global cap_cache_name, cap_pool, cap_instance, cap_target, cap_tier, cap_error_type
     cap_cache_name = ValueCap(max_names())
     cap_pool = ValueCap(max_names())
     cap_instance = ValueCap(max_names())
     cap_target = ValueCap(max_names())
+    cap_tier = ValueCap(max_names())
     cap_error_type = ValueCap(max_error_types())
 
 
@@ -87,7 +92,8 @@ class CacheCounts:
 
     def __init__(self, name: str, tier: str) -> None:
         self.name = cap_cache_name(name)
-        self.tier = tier
+        # "" (no tiers) and "all" are fixed labels; any other tier name is capped
+        self.tier = tier if tier in (TIER_NONE, TIER_ALL) else cap_tier(tier)
         self.hits = 0
         self.misses = 0
         self.evicted_size = 0
@@ -122,19 +128,32 @@ class LookupCounts(CacheCounts):
 
 
 class InstanceCounts:
-    """Selections of one balanced instance; its load, capacity and health are gauges."""
+    """Selections of one balanced instance; its load, capacity and health are gauges.
 
-    __slots__ = ("instance", "pool", "selections")
+    ``active`` is False while the instance is not registered with a balancer: its
+    selections (a counter) are still reported, its gauges are not, so an instance the
+    user keeps after ``deregister`` neither looks healthy nor is counted twice when it
+    is registered again (the balancer then reuses this object).
+    """
+
+    __slots__ = ("active", "instance", "pool", "selections")
 
     def __init__(self, pool: str, instance: str) -> None:
         self.pool = cap_pool(pool)
         self.instance = cap_instance(instance)
         self.selections = 0
+        self.active = True
+
+    def labels_match(self, pool: str, instance: str) -> bool:
+        """Whether this object reports under the labels ``pool`` and ``instance`` get now."""
+        return self.pool == cap_pool(pool) and self.instance == cap_instance(instance)
 
     def counters(self) -> Iterator[Point]:
         yield BALANCER_SELECTIONS, (self.pool, self.instance), self.selections
 
     def gauges(self, owner: Any) -> Iterator[Point]:
+        if not self.active:
+            return
         values = (self.pool, self.instance)
         load, capacity, healthy = owner._metric_state()
         yield INSTANCE_LOAD, values, load

@@ -54,6 +54,7 @@ import math
 import random
 import threading
 import time
+import weakref
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -113,8 +114,8 @@ class AgentInstance:
     """
 
     __slots__ = (
-        "__weakref__", "_counts", "_ejected_until", "_failures", "_in_ring", "_slot",
-        "_version", "agent_type", "capacity", "healthy", "id", "load", "weight",
+        "__weakref__", "_balancer", "_counts", "_ejected_until", "_failures", "_in_ring",
+        "_slot", "_version", "agent_type", "capacity", "healthy", "id", "load", "weight",
     )  # fmt: skip
 
     def __init__(self, id: str, agent_type: str, capacity: int = 10, weight: float = 1.0) -> None:
@@ -133,7 +134,8 @@ class AgentInstance:
         self._slot = -1  # index in its pool's list of instances with free capacity
         self._in_ring = False
         self._version = 0
-        self._counts: InstanceCounts | None = None
+        self._counts: InstanceCounts | None = None  # .active: registered with a balancer
+        self._balancer: weakref.ref[LoadBalancer] | None = None  # the last it was registered in
 
     @property
     def pool(self) -> str:
@@ -281,14 +283,29 @@ class LoadBalancer:
         """Add ``instance`` to the pool named by its ``agent_type``."""
         with self._lock:
             pool = self._pools.get(instance.agent_type)
+            if pool is not None and instance.id in pool.instances:
+                raise ValueError(f"pool {pool.name!r} already has an instance {instance.id!r}")
+            previous = instance._balancer() if instance._balancer is not None else None
+            counts = instance._counts
+            if counts is not None and counts.active:
+                where = "this balancer" if previous is self else "another balancer"
+                raise ValueError(
+                    f"instance {instance.id!r} is still registered with {where}; "
+                    "deregister it there first"
+                )
+            if instance.load and previous is not None and previous is not self:
+                # its leases would be released to the other balancer, under another lock
+                raise ValueError(
+                    f"instance {instance.id!r} has {instance.load} requests in flight from "
+                    "another balancer; release them before registering it here"
+                )
             if pool is None:
                 pool = self._pools[instance.agent_type] = _Pool(instance.agent_type, self)
-            if instance.id in pool.instances:
-                raise ValueError(f"pool {pool.name!r} already has an instance {instance.id!r}")
-            if instance._counts is not None:
-                raise ValueError(f"instance {instance.id!r} is already registered")
-            instance._counts = InstanceCounts(pool.name, instance.id)
-            REGISTRY.register(instance._counts, instance)
+            if counts is None or not counts.labels_match(pool.name, instance.id):
+                counts = instance._counts = InstanceCounts(pool.name, instance.id)
+                REGISTRY.register(counts, instance)
+            counts.active = True  # registered again: its selections go on from where they were
+            instance._balancer = weakref.ref(self)
             pool.instances[instance.id] = instance
             if instance.healthy:
                 pool.healthy_count += 1
@@ -309,9 +326,19 @@ class LoadBalancer:
                 raise LookupError(f"pool {agent_type!r} has no instance {instance_id!r}")
             if instance.healthy:
                 pool.healthy_count -= 1
+            # Per-balancer state kept on the instance, reset so that another balancer (or
+            # this one, later) can take it: its slot in `available` (-1 = none), its place
+            # in the round-robin ring. `_version` is bumped, not reset: this balancer's
+            # heap may still hold entries for it, and only a version above all of theirs
+            # keeps them stale wherever it is registered next.
             self._unavail(pool, instance)
+            if instance._in_ring:
+                pool.ring.remove(instance)  # O(n), on deregistration only
+                instance._in_ring = False
             instance._version += 1
-            instance._counts = None  # the old counts stay reported until the instance dies
+            assert instance._counts is not None
+            # Its selections stay reported (monotonic); its gauges stop until registered.
+            instance._counts.active = False
             self._reweigh(pool)
             if pool.healthy_count == 0:
                 self._fail_waiters(pool, self._no_healthy(pool))

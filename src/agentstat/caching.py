@@ -335,6 +335,9 @@ class TieredCache(Generic[K, V]):
         self.name = name
         self._clock = clock
         self._lock = threading.Lock()
+        # As given, for tier(name): the label of a tier is capped (CacheCounts) and
+        # may be _OTHER past AGENTSTAT_MAX_NAMES distinct tier names.
+        self._tier_names = labels
         # Tier caches hold (value, deadline or None); the deadline is put()'s ttl.
         self._tiers: list[Cache[K, tuple[V, float | None]]] = [
             Cache(tier.maxsize, tier.ttl, name=name, clock=clock, _tier=tier.name) for tier in tiers
@@ -406,8 +409,8 @@ class TieredCache(Generic[K, V]):
 
     def tier(self, name: str) -> Cache[K, Any]:
         """The cache behind tier ``name``, for its counts and size (values are internal)."""
-        for tier in self._tiers:
-            if tier._counts.tier == name:
+        for label, tier in zip(self._tier_names, self._tiers, strict=True):
+            if label == name:
                 return tier
         raise KeyError(f"{self.name!r} has no tier {name!r}")
 
