@@ -93,7 +93,28 @@ def _check_ttl(ttl: float | None) -> float | None:
     return ttl
 
 
-class Cache(Generic[K, V]):
+class _LookupStats:
+    """``hits``, ``misses`` and ``hit_rate`` of a cache, read from its counts object."""
+
+    __slots__ = ()
+    _counts: CacheCounts
+
+    @property
+    def hits(self) -> int:
+        return self._counts.hits
+
+    @property
+    def misses(self) -> int:
+        return self._counts.misses
+
+    @property
+    def hit_rate(self) -> float:
+        """Hits / lookups since creation; 0.0 before the first lookup."""
+        total = self._counts.hits + self._counts.misses
+        return self._counts.hits / total if total else 0.0
+
+
+class Cache(_LookupStats, Generic[K, V]):
     """Thread-safe LRU cache with a size bound and per-entry or default TTL; O(1).
 
     ``ttl=None`` keeps entries until they are evicted by size. ``get`` returns
@@ -254,14 +275,6 @@ class Cache(Generic[K, V]):
         return len(self._data)
 
     @property
-    def hits(self) -> int:
-        return self._counts.hits
-
-    @property
-    def misses(self) -> int:
-        return self._counts.misses
-
-    @property
     def evictions(self) -> int:
         """Entries removed to respect ``maxsize``."""
         return self._counts.evicted_size
@@ -270,12 +283,6 @@ class Cache(Generic[K, V]):
     def expirations(self) -> int:
         """Entries dropped because their TTL had passed."""
         return self._counts.evicted_expired
-
-    @property
-    def hit_rate(self) -> float:
-        """Hits / lookups since creation; 0.0 before the first lookup."""
-        total = self._counts.hits + self._counts.misses
-        return self._counts.hits / total if total else 0.0
 
     def _metric_size(self) -> int:
         return len(self._data)
@@ -310,7 +317,7 @@ DEFAULT_TIERS: tuple[Tier, ...] = (
 )
 
 
-class TieredCache(Generic[K, V]):
+class TieredCache(_LookupStats, Generic[K, V]):
     """Exclusive hot/warm/cold tiers: an entry lives in exactly one tier.
 
     A hit in a lower tier moves the entry to the top tier; an entry evicted by size
@@ -416,19 +423,6 @@ class TieredCache(Generic[K, V]):
 
     def __len__(self) -> int:
         return sum(len(tier) for tier in self._tiers)
-
-    @property
-    def hits(self) -> int:
-        return self._counts.hits
-
-    @property
-    def misses(self) -> int:
-        return self._counts.misses
-
-    @property
-    def hit_rate(self) -> float:
-        total = self._counts.hits + self._counts.misses
-        return self._counts.hits / total if total else 0.0
 
 
 # --------------------------------------------------------------------------- decorator
