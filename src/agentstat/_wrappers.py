@@ -50,7 +50,7 @@ _get_current = otel_context.get_current
 
 
 def _suppressed() -> bool:
-    ctx = _get_current()
+    ctx = _get_current()  # usually an empty Context: falsy, and no lookups at all
     return bool(ctx) and bool(ctx.get(_SUPPRESS_KEYS[0]) or ctx.get(_SUPPRESS_KEYS[1]))
 
 
@@ -124,8 +124,8 @@ def _log_failure() -> None:
 class Recorder:
     """Everything needed to record calls of one named agent or tool."""
 
-    __slots__ = ("_errors", "_family", "_ok_key", "_ttfc_family", "_ttfc_key", "kind", "name",
-                 "span_attributes", "span_name")  # fmt: skip
+    __slots__ = ("_errors", "_family", "_lookup", "_ok_key", "_ttfc_family", "_ttfc_key",
+                 "kind", "name", "span_attributes", "span_name")  # fmt: skip
 
     def __init__(self, kind: str, name: str) -> None:
         if kind not in _KINDS:
@@ -136,6 +136,7 @@ class Recorder:
         self.kind = kind
         self.name = CAPS.get(duration.name, "name")(name)
         self._family = STORE.histogram(duration)
+        self._lookup = self._family.lookup
         self._ok_key = (operation, self.name, "")
         self._ttfc_family = STORE.histogram(ttfc)
         self._ttfc_key = (operation, self.name)
@@ -155,7 +156,8 @@ class Recorder:
                 key = self._ok_key
             else:
                 key = (self._ok_key[0], self.name, self._errors(error_type(exc)))
-            self._family.series(key).observe(seconds)
+            series = self._lookup(key) or self._family.series(key)
+            series.observe(seconds)
         except Exception:
             _log_failure()
         if span is not None:

