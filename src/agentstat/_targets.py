@@ -55,10 +55,17 @@ class Patcher:
     # -- reporting -----------------------------------------------------------------
 
     def problem(self, target: Target | None, reason: str) -> None:
-        where = f"{target.kind} entry {target.entry!r}" if target else "configuration"
+        """Report one problem: log it, or raise it in strict mode. ``target`` is None for
+        configuration errors, whose message already names the entry or file."""
+        if target is None:
+            message = f"agentstat: {reason}"
+        else:
+            where = f"{target.kind} entry {target.entry!r}"
+            action = "cannot instrument" if self.strict else "skipping"
+            message = f"agentstat: {action} {where}: {reason}"
         if self.strict:
-            raise TargetError(f"agentstat: cannot instrument {where}: {reason}")
-        _logger.error("agentstat: skipping %s: %s", where, reason)
+            raise TargetError(message)
+        _logger.error("%s", message)
 
     # -- applying ------------------------------------------------------------------
 
