@@ -344,8 +344,8 @@ class Summary:
                 if etype:
                     errors[row] = errors.get(row, 0) + sum(counts)
         lines = [
-            f"-- {elapsed:6.1f}s  {'':10} {'name':12} {'calls/s':>8} {'p50':>8} {'p95':>8}"
-            f" {'p99':>8} {'success':>8}"
+            f"-- last {elapsed:.1f}s",
+            f"   {'':6} {'name':12} {'calls/s':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'success':>8}",
         ]
         for (kind, name), parts in sorted(rows.items()):
             merged = [sum(column) for column in zip(*parts, strict=True)]
@@ -358,7 +358,7 @@ class Summary:
             success = 100.0 * (total - errors.get((kind, name), 0)) / total
             flag = " !" if p95 > semconv.LATENCY_P95_TARGET_SECONDS * 1000 or success < 99 else ""
             lines.append(
-                f"   {'':7}  {kind:10} {name:12} {total / max(elapsed, 1e-9):8.1f}"
+                f"   {kind:6} {name:12} {total / max(elapsed, 1e-9):8.1f}"
                 f" {p50:6.0f}ms {p95:6.0f}ms {p99:6.0f}ms {success:7.2f}%{flag}"
             )
         return "\n".join(lines)
