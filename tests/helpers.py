@@ -93,3 +93,45 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra)
     return env
+
+
+def listening_addresses(port: int) -> set[str]:
+    """IPv4 addresses with a socket listening on ``port``, from /proc/net/tcp (no traffic)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        address, _, hex_port = fields[1].partition(":")
+        if fields[3] == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
+Samples = dict[tuple[str, frozenset], float]
+
+
+def run_instrumented_app(app_dir: Path, env: dict[str, str], port: int) -> tuple[Samples, set[str]]:
+    """Run ``app_dir/app.py DONE`` under the real opentelemetry-instrument until it writes
+    DONE; return its /metrics samples (keyed by name and labels, empty and otel_scope
+    labels dropped: an absent label and an empty one are the same series to Prometheus)
+    and the addresses the endpoint listened on."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    done, log = app_dir / "done", app_dir / "app.log"
+    args = [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "app.py", str(done)]
+    with running(args, env=env, cwd=app_dir, log=log) as proc:
+        url = f"http://{LOOPBACK}:{port}/metrics"
+        wait_http(url, timeout=30, proc=proc, log=log)
+        deadline = time.monotonic() + 15
+        while not done.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert done.exists(), log.read_text()
+        page = wait_http(url, proc=proc, log=log)
+        listeners = listening_addresses(port)
+    samples: Samples = {}
+    for family in text_string_to_metric_families(page):
+        for sample in family.samples:
+            labels = {
+                k: v for k, v in sample.labels.items() if v and not k.startswith("otel_scope")
+            }
+            samples[(sample.name, frozenset(labels.items()))] = sample.value
+    return samples, listeners

@@ -10,7 +10,6 @@ from collections import Counter
 
 import pytest
 
-from agentstat import _runtime_metrics
 from agentstat.aggregation import STORE
 from agentstat.balancer import (
     AgentInstance,
@@ -21,12 +20,6 @@ from agentstat.balancer import (
     UnknownPoolError,
 )
 from agentstat.semconv import BALANCER_WAIT
-
-
-@pytest.fixture(autouse=True)
-def fresh_name_caps() -> None:
-    """Names admitted by other tests must not use up the caps these tests count on."""
-    _runtime_metrics.reset_caps()
 
 
 class FakeClock:

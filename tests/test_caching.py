@@ -16,12 +16,6 @@ from agentstat.caching import MISSING, Cache, Tier, TieredCache, cached
 from agentstat.semconv import CACHE_LOOKUPS, OTHER
 
 
-@pytest.fixture(autouse=True)
-def fresh_name_caps() -> None:
-    """Names admitted by other tests must not use up the caps these tests count on."""
-    _runtime_metrics.reset_caps()
-
-
 class FakeClock:
     """A monotonic clock the test moves by hand."""
 

@@ -11,7 +11,7 @@ import pytest
 import wrapt
 from opentelemetry.instrumentation.utils import suppress_instrumentation, unwrap
 
-from agentstat import _class_patches, _runtime_metrics
+from agentstat import _class_patches
 from agentstat._class_patches import patch_balancer_class, patch_cache_class
 from agentstat._runtime_metrics import REGISTRY
 from agentstat.caching import Cache
@@ -26,13 +26,6 @@ from agentstat.semconv import (
     INSTANCE_HEALTHY,
     INSTANCE_LOAD,
 )
-
-
-@pytest.fixture(autouse=True)
-def fresh_name_caps() -> None:
-    """Names admitted by other tests must not use up the caps these tests count on."""
-    _runtime_metrics.reset_caps()
-
 
 # ----------------------------------------------------------- the user's own classes
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import socket
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from agentstat import semconv
-from tests.helpers import BIN, clean_env, free_port, running, wait_http
+from tests.helpers import BIN, clean_env, free_port, run_instrumented_app
 
 AGENT = semconv.AGENT_DURATION
 TOOL = semconv.TOOL_DURATION
@@ -75,46 +73,6 @@ def app_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def listening_addresses(port: int) -> set[str]:
-    """IPv4 addresses with a socket listening on ``port``, from /proc/net/tcp (no traffic)."""
-    found = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        local, state = line.split()[1], line.split()[3]
-        address, _, hex_port = local.partition(":")
-        if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
-            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
-    return found
-
-
-def _run_app(
-    app_dir: Path, env: dict[str, str], port: int
-) -> tuple[dict[tuple[str, frozenset], float], set[str]]:
-    """Run app.py under opentelemetry-instrument; the parsed page, and the addresses the
-    endpoint listened on."""
-    done = app_dir / "done"
-    log = app_dir / "app.log"
-    args = [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "app.py", str(done)]
-    with running(args, env=env, cwd=app_dir, log=log) as proc:
-        url = f"http://127.0.0.1:{port}/metrics"
-        wait_http(url, timeout=30, proc=proc, log=log)
-        for _ in range(300):
-            if done.exists() or proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        assert done.exists(), log.read_text()
-        page = wait_http(url, proc=proc, log=log)
-        listeners = listening_addresses(port)
-    samples = {}
-    for family in text_string_to_metric_families(page):
-        for sample in family.samples:
-            # an absent label and an empty one are the same series to Prometheus
-            labels = {
-                k: v for k, v in sample.labels.items() if v and not k.startswith("otel_scope")
-            }
-            samples[(sample.name, frozenset(labels.items()))] = sample.value
-    return samples, listeners
-
-
 def _labels(name_label: str, name: str, operation: str, error: str = "", le: str | None = None):
     labels = {semconv.prometheus_label(semconv.GEN_AI_OPERATION_NAME): operation, name_label: name}
     if error:
@@ -140,7 +98,7 @@ def test_documented_command_serves_exact_counts_on_127_0_0_1(app_dir: Path) -> N
             pytest.fail(
                 "port 9464 is taken; the documented default port must be free for this test"
             )
-    samples, listeners = _run_app(app_dir, env, 9464)
+    samples, listeners = run_instrumented_app(app_dir, env, 9464)
 
     assert samples[(AGENT.count, _agent("plan"))] == 5
     assert samples[(AGENT.count, _agent("plan", "ValueError"))] == 3
@@ -167,7 +125,7 @@ def test_disabled_instrumentations_turns_agentstat_off(app_dir: Path) -> None:
         OTEL_EXPORTER_PROMETHEUS_PORT=str(port),
         OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="agentstat",
     )
-    samples, _ = _run_app(app_dir, env, port)
+    samples, _ = run_instrumented_app(app_dir, env, port)
     assert not [key for key in samples if key[0].startswith(AGENT.prometheus_name)]
 
 
@@ -178,7 +136,7 @@ def test_bad_target_is_logged_and_the_app_still_runs(app_dir: Path) -> None:
         AGENTSTAT_AGENTS="fleet_agents:nope,fleet_agents:plan",
         OTEL_EXPORTER_PROMETHEUS_PORT=str(port),
     )
-    samples, _ = _run_app(app_dir, env, port)
+    samples, _ = run_instrumented_app(app_dir, env, port)
     assert samples[(AGENT.count, _agent("plan"))] == 5
     log = (app_dir / "app.log").read_text()
     assert (

@@ -6,15 +6,8 @@ import asyncio
 
 import pytest
 
-from agentstat import _runtime_metrics
 from agentstat._runtime_metrics import retry_counts
 from agentstat.retry import Backoff, retry
-
-
-@pytest.fixture(autouse=True)
-def fresh_name_caps() -> None:
-    """Names admitted by other tests must not use up the caps these tests count on."""
-    _runtime_metrics.reset_caps()
 
 
 class Timeline:

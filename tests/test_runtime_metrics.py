@@ -35,12 +35,6 @@ from agentstat.semconv import (
 from tests.metrics_util import points
 
 
-@pytest.fixture(autouse=True)
-def fresh_name_caps() -> None:
-    """Names admitted by other tests must not use up the caps these tests count on."""
-    _runtime_metrics.reset_caps()
-
-
 @pytest.fixture
 def meter(meter_provider: MeterProvider) -> Any:
     stop = install(meter_provider.get_meter("agentstat-test"))

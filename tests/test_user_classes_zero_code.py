@@ -4,14 +4,12 @@ the real ``opentelemetry-instrument`` in a subprocess, counts read from /metrics
 from __future__ import annotations
 
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from agentstat import semconv
-from tests.helpers import BIN, clean_env, free_port, running, wait_http
+from tests.helpers import clean_env, free_port, run_instrumented_app
 
 CACHE_MODULE = """
 import time
@@ -158,23 +156,7 @@ def scrape(app_dir: Path, **settings: str) -> dict[tuple[str, frozenset], float]
         OTEL_EXPORTER_PROMETHEUS_PORT=str(port),
         **settings,
     )
-    done, log = app_dir / "done", app_dir / "app.log"
-    args = [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "app.py", str(done)]
-    with running(args, env=env, cwd=app_dir, log=log) as proc:
-        url = f"http://127.0.0.1:{port}/metrics"
-        wait_http(url, timeout=30, proc=proc, log=log)
-        deadline = time.monotonic() + 15
-        while not done.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert done.exists(), log.read_text()
-        page = wait_http(url, proc=proc, log=log)
-    samples = {}
-    for family in text_string_to_metric_families(page):
-        for sample in family.samples:
-            labels = {
-                k: v for k, v in sample.labels.items() if v and not k.startswith("otel_scope")
-            }
-            samples[(sample.name, frozenset(labels.items()))] = sample.value
+    samples, _ = run_instrumented_app(app_dir, env, port)
     return samples
 
 
