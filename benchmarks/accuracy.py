@@ -18,6 +18,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agentstat import semconv
+from agentstat.ops import objectives
 from benchmarks._harness import Mode, Report, Row
 from benchmarks.scrape import agentstat_registry
 
@@ -26,7 +27,7 @@ SEED = 424242
 MU = math.log(0.2)
 SIGMA = 1.0
 QUANTILES = (0.5, 0.95, 0.99)
-THRESHOLDS = (semconv.LATENCY_P95_TARGET_SECONDS, semconv.LATENCY_P95_ALERT_SECONDS)
+THRESHOLDS = (objectives.LATENCY_P95_TARGET_SECONDS, objectives.LATENCY_P95_ALERT_SECONDS)
 
 
 def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from agentstat.balancer import AgentInstance, LoadBalancer, Strategy
+from agentstat.runtime.balancer import AgentInstance, LoadBalancer, Strategy
 from benchmarks._harness import Case, Mode, Report, Row, measure, stmt_runner
 from benchmarks._seed import seed_balancer
 

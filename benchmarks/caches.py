@@ -28,7 +28,7 @@ from typing import Any
 
 import cachetools
 
-from agentstat.caching import MISSING, Cache, Tier, TieredCache, cached
+from agentstat import MISSING, Cache, Tier, TieredCache, cached
 from benchmarks._harness import Case, Mode, Report, Runner, measure, stmt_runner
 from benchmarks._seed import MISSING as SEED_MISSING
 from benchmarks._seed import SeedLRU, SeedTiered
@@ -225,10 +225,10 @@ def run(mode: Mode, report: Report) -> None:
         measure(SECTION, hits, mode, report)
         measure(SECTION, misses, mode, report)
         measure(SECTION, tiered_cases(size), mode, report)
-    _targets(mode, report)
+    _timed(mode, report)
 
 
-def _targets(mode: Mode, report: Report) -> None:
+def _timed(mode: Mode, report: Report) -> None:
     value = {r.name: r.value for r in report.rows if r.section == SECTION}
     for size in mode.cache_sizes:
         p = f"{size:,}"

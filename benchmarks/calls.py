@@ -22,8 +22,8 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import agentstat
-from agentstat.aggregation import STORE
-from benchmarks import _naive, _targets
+from agentstat._metrics.store import STORE
+from benchmarks import _naive, _timed
 from benchmarks._harness import Case, Mode, Report, Row, Runner, measure, stmt_runner
 
 SECTION = "calls"
@@ -60,7 +60,7 @@ def _sync_runner(fn: Callable[..., Any]) -> Runner:
     return stmt_runner("f(1)", {"f": fn})
 
 
-def _stream_runner(fn: Callable[..., Any], chunks: int = _targets.CHUNKS) -> Runner:
+def _stream_runner(fn: Callable[..., Any], chunks: int = _timed.CHUNKS) -> Runner:
     return stmt_runner(f"for _ in f({chunks}): pass", {"f": fn})
 
 
@@ -76,7 +76,7 @@ def _async_runner(fn: Callable[..., Any], loop: asyncio.AbstractEventLoop) -> Ru
 
 def _astream_runner(fn: Callable[..., Any], loop: asyncio.AbstractEventLoop) -> Runner:
     async def drive(n: int) -> float:
-        chunks = _targets.CHUNKS
+        chunks = _timed.CHUNKS
         start = perf_counter()
         for _ in range(n):
             async for _item in fn(chunks):
@@ -102,9 +102,7 @@ def run(mode: Mode, report: Report) -> None:
     provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     instrumentor.instrument(
         meter_provider=provider,
-        agents=[
-            f"{_targets.__name__}:patched_{suffix}={INSTRUMENTED_NAME}" for _, suffix in SHAPES
-        ],
+        agents=[f"{_timed.__name__}:patched_{suffix}={INSTRUMENTED_NAME}" for _, suffix in SHAPES],
     )
     loop = asyncio.new_event_loop()
     runners: dict[str, Callable[[Callable[..., Any]], Runner]] = {
@@ -116,8 +114,8 @@ def run(mode: Mode, report: Report) -> None:
     STORE.reset()
     try:
         for shape, suffix in SHAPES:
-            bare = getattr(_targets, f"bare_{suffix}")
-            patched = getattr(_targets, f"patched_{suffix}")
+            bare = getattr(_timed, f"bare_{suffix}")
+            patched = getattr(_timed, f"patched_{suffix}")
             wrap = _naive.DECORATORS[shape]
             functions = {
                 BARE: bare,
@@ -128,7 +126,7 @@ def run(mode: Mode, report: Report) -> None:
                 WRAPT_PATH: patched,
             }
             if not hasattr(patched, "__wrapped__"):
-                raise RuntimeError(f"instrument() did not wrap {_targets.__name__}.{patched}")
+                raise RuntimeError(f"instrument() did not wrap {_timed.__name__}.{patched}")
             make = runners[suffix]
             cases = [
                 Case(
@@ -171,22 +169,22 @@ def _per_chunk(
         report.find(SECTION, f"generator: {DECORATOR}").value
         - report.find(SECTION, f"generator: {BARE}").value
     )
-    per_chunk = (added_long - added_short) / (long - _targets.CHUNKS)
+    per_chunk = (added_long - added_short) / (long - _timed.CHUNKS)
     report.add(
         Row(
             SECTION,
             f"generator: {DECORATOR}, added per chunk",
             per_chunk,
             "ns/op",
-            note=f"derived: (added at {long} chunks − added at {_targets.CHUNKS}) / "
-            f"{long - _targets.CHUNKS}",
+            note=f"derived: (added at {long} chunks − added at {_timed.CHUNKS}) / "
+            f"{long - _timed.CHUNKS}",
         )
     )
     report.add(
         Row(
             SECTION,
             f"generator: {DECORATOR}, added per stream (0 chunks)",
-            added_short - per_chunk * _targets.CHUNKS,
+            added_short - per_chunk * _timed.CHUNKS,
             "ns/op",
             note="derived: added at 10 chunks − 10 × per chunk",
         )

@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 import agentstat
 from agentstat import semconv
-from agentstat.aggregation import STORE
-from benchmarks import _targets
+from agentstat._metrics.store import STORE
+from benchmarks import _timed
 from benchmarks._harness import Mode, Report, Row, rss_bytes
 from benchmarks._seed import SeedCollector
 
@@ -50,7 +50,7 @@ def _series() -> int:
 def run(mode: Mode, report: Report) -> None:
     """Grow call counts and distinct names; report RSS growth and series counts."""
     STORE.reset()
-    functions = [agentstat.agent(f"mem-agent-{i:02d}")(_targets.bare_sync) for i in range(AGENTS)]
+    functions = [agentstat.agent(f"mem-agent-{i:02d}")(_timed.bare_sync) for i in range(AGENTS)]
     _calls(functions, AGENTS * WARMUP_ROUNDS)  # creates the 50 series and warms caches
     before = _settled_rss()
     report.add(
@@ -88,7 +88,7 @@ def run(mode: Mode, report: Report) -> None:
     before = _settled_rss()
     names = mode.distinct_names
     for i in range(names):
-        agentstat.agent(f"distinct-{i:06d}")(_targets.bare_sync)(1)
+        agentstat.agent(f"distinct-{i:06d}")(_timed.bare_sync)(1)
     growth = (_settled_rss() - before) / MIB
     series = _series()
     cap = semconv.DEFAULT_MAX_NAMES

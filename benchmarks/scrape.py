@@ -19,8 +19,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from prometheus_client import CollectorRegistry, generate_latest
 
-from agentstat import _bridge, semconv
-from agentstat.aggregation import Store
+from agentstat import semconv
+from agentstat._metrics import bridge as _bridge
+from agentstat._metrics.store import Store
 from benchmarks._harness import Case, Mode, Report, Row, measure, stmt_runner
 
 SECTION = "scrape"

@@ -9,26 +9,14 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from agentstat import _runtime_metrics, _wrappers
-from agentstat.aggregation import STORE
-from agentstat.instrumentation import AgentstatInstrumentor
-
-
-def _reset() -> None:
-    instrumentor = AgentstatInstrumentor()
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
-    STORE.reset()
-    _wrappers.CAPS.reset()
-    _runtime_metrics.reset_caps()
-    _wrappers.set_tracer(None)
+import agentstat.testing
 
 
 @pytest.fixture(autouse=True)
 def clean_agentstat() -> Iterator[None]:
-    _reset()
+    agentstat.testing.reset()
     yield
-    _reset()
+    agentstat.testing.reset()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from agentstat import semconv
-from agentstat.aggregation import STORE
+from agentstat._metrics.store import STORE
 from agentstat.semconv import MetricSpec
 
 

@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 
-from agentstat.aggregation import STORE
-from agentstat.balancer import (
+from agentstat._metrics.store import STORE
+from agentstat.runtime.balancer import (
     AgentInstance,
     LoadBalancer,
     NoCapacityError,

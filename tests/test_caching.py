@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from agentstat import _runtime_metrics
-from agentstat.aggregation import ValueCap
-from agentstat.caching import MISSING, Cache, Tier, TieredCache, cached
+import agentstat.testing
+from agentstat import MISSING, Cache, Tier, TieredCache, cached
+from agentstat._metrics import counts as _runtime_metrics
 from agentstat.semconv import CACHE_LOOKUPS, OTHER
 
 
@@ -556,7 +556,8 @@ def test_async_methods_are_cached() -> None:
 
 def test_tier_names_beyond_the_cap_become_other(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tier names are labels: past the cap they are reported as _OTHER, as user tiers are."""
-    monkeypatch.setattr(_runtime_metrics, "cap_tier", ValueCap(2))
+    monkeypatch.setenv("AGENTSTAT_MAX_NAMES", "2")
+    agentstat.testing.reset()
     tiers = TieredCache((Tier("t-a", 1), Tier("t-b", 1), Tier("t-c", 1)), name="capped-tiers")
     tiers.get("k")
     labels = {

@@ -11,11 +11,12 @@ import pytest
 import wrapt
 from opentelemetry.instrumentation.utils import suppress_instrumentation, unwrap
 
-from agentstat import _class_patches
-from agentstat._class_patches import patch_balancer_class, patch_cache_class
-from agentstat._runtime_metrics import REGISTRY
-from agentstat.caching import Cache
+from agentstat import Cache
+from agentstat._metrics.counts import REGISTRY
 from agentstat.errors import TargetError
+from agentstat.instrumentation import user_caches
+from agentstat.instrumentation.user_balancers import patch_balancer_class
+from agentstat.instrumentation.user_caches import patch_cache_class
 from agentstat.semconv import (
     BALANCER_REJECTIONS,
     BALANCER_SELECTIONS,
@@ -308,7 +309,7 @@ def test_library_objects_with_get_and_put_are_not_tiers(patched: list) -> None:
     finally:  # without the fix Queue.get is wrapped process-wide: undo it for other tests
         if isinstance(queue.Queue.__dict__["get"], wrapt.FunctionWrapper):
             unwrap(queue.Queue, "get")
-            _class_patches._get_states.pop(queue.Queue, None)
+            user_caches._get_states.pop(queue.Queue, None)
 
 
 def test_standalone_get_of_a_lazily_wrapped_tier_class_takes_no_lock(
@@ -327,7 +328,7 @@ def test_standalone_get_of_a_lazily_wrapped_tier_class_takes_no_lock(
         def __exit__(self, *exc: object) -> None:
             pass
 
-    monkeypatch.setattr(_class_patches, "_patch_lock", CountingLock())
+    monkeypatch.setattr(user_caches, "_patch_lock", CountingLock())
     standalone = DictCache()
     for _ in range(3):
         standalone.get("k")

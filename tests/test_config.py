@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agentstat.config import Target, load_config, parse_entries, parse_entry
 from agentstat.errors import ConfigError
+from agentstat.instrumentation.config import Target, load_config, parse_entries, parse_entry
 
 
 def test_entry_with_name_and_default_name() -> None:

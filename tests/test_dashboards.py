@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from agentstat import semconv
-from agentstat.ops import dashboards
-from agentstat.ops.targets import DASHBOARD_UID_AGENTS, DASHBOARD_UID_RESOURCES
+from agentstat.ops import dashboards, objectives
+from agentstat.ops.objectives import DASHBOARD_UID_AGENTS, DASHBOARD_UID_RESOURCES
 from tests.helpers import REPO
 from tests.promql_names import metric_names, table_names
 
@@ -119,18 +119,18 @@ def test_thresholds_at_target_and_alert_values() -> None:
     agents = _load(REPO / "dashboards" / "agentstat-agents.json")
     resources = _load(REPO / "dashboards" / "agentstat-resources.json")
     assert _steps(agents, "Agent latency P50 / P95 / P99") == [
-        semconv.LATENCY_P95_TARGET_SECONDS,
-        semconv.LATENCY_P95_ALERT_SECONDS,
+        objectives.LATENCY_P95_TARGET_SECONDS,
+        objectives.LATENCY_P95_ALERT_SECONDS,
     ]
     assert _steps(agents, "Agent success rate") == [
-        semconv.SUCCESS_RATE_ALERT,
-        semconv.SUCCESS_RATE_TARGET,
+        objectives.SUCCESS_RATE_ALERT,
+        objectives.SUCCESS_RATE_TARGET,
     ]
     assert _steps(resources, "Cache hit rate by cache and tier") == [
-        semconv.CACHE_HIT_RATE_ALERT,
-        semconv.CACHE_HIT_RATE_TARGET,
+        objectives.CACHE_HIT_RATE_ALERT,
+        objectives.CACHE_HIT_RATE_TARGET,
     ]
-    assert _steps(resources, "Instance load over capacity") == [semconv.INSTANCE_LOAD_ALERT]
+    assert _steps(resources, "Instance load over capacity") == [objectives.INSTANCE_LOAD_ALERT]
 
 
 def test_slow_call_panels_use_the_exact_buckets() -> None:
@@ -138,7 +138,7 @@ def test_slow_call_panels_use_the_exact_buckets() -> None:
     agents = _load(REPO / "dashboards" / "agentstat-agents.json")
     panel = next(p for p in _panels(agents) if p["title"].startswith("Agent calls slower"))
     exprs = " ".join(t["expr"] for t in panel["targets"])
-    for bound in (semconv.LATENCY_P95_TARGET_SECONDS, semconv.LATENCY_P95_ALERT_SECONDS):
+    for bound in (objectives.LATENCY_P95_TARGET_SECONDS, objectives.LATENCY_P95_ALERT_SECONDS):
         assert f'le="{semconv.le_label(bound)}"' in exprs
 
 

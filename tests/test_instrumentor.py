@@ -252,7 +252,7 @@ def test_spans_only_when_a_tracer_provider_has_a_processor(app, meter_provider) 
 
 def test_no_spans_without_a_configured_tracer_provider(app, meter_provider) -> None:
     """An SDK TracerProvider with no span processor does not switch spans on."""
-    from agentstat import _wrappers
+    from agentstat.instrumentation import _wrappers
 
     AgentstatInstrumentor().instrument(
         meter_provider=meter_provider, tracer_provider=TracerProvider(), agents=[f"{app}:plan"]

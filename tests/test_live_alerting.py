@@ -32,8 +32,8 @@ import pytest
 import yaml
 
 from agentstat import semconv
-from agentstat.ops import dashboards, rules
-from agentstat.ops.targets import BurnRate, Targets
+from agentstat.ops import dashboards, promql, rules
+from agentstat.ops.objectives import BurnRate, Objectives
 from tests.helpers import BIN, LOOPBACK, REPO, clean_env, free_port, http_get, running, wait_http
 
 BINARIES = ("prometheus", "prometheus-alertmanager")
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 #: The shipped rules with windows and `for:` short enough for a test.
-LIVE_TARGETS = Targets(
+LIVE_TARGETS = Objectives(
     rate_window="10s",
     burn_rates=(
         BurnRate(14.4, "30s", "5s", "critical", "2s"),
@@ -225,7 +225,7 @@ def _check_dashboards(prom: Prometheus, start: float, end: float) -> list[str]:
 
 def _expected_alerts() -> list[tuple[str, str, dict[str, str]]]:
     """(alert name, receiver path, labels that must match) for every injected fault."""
-    from agentstat import demo
+    from agentstat.demo import fleet as demo
 
     agent = semconv.AGENT_DURATION.label(semconv.GEN_AI_AGENT_NAME)
     tool = semconv.TOOL_DURATION.label(semconv.GEN_AI_TOOL_NAME)
@@ -247,7 +247,7 @@ def _expected_alerts() -> list[tuple[str, str, dict[str, str]]]:
 @pytest.mark.timeout(300)
 def test_live_alerting_and_dashboards(tmp_path: Path) -> None:
     """Healthy fleet: silence. Each fault: its alert at the webhook. Dashboards: data."""
-    from agentstat import demo
+    from agentstat.demo import fleet as demo
 
     started = time.monotonic()
     worker_ports = [free_port(), free_port()]
@@ -299,13 +299,16 @@ def test_live_alerting_and_dashboards(tmp_path: Path) -> None:
             with _workers(worker_ports, [(), ()], tmp_path, "healthy"):
                 _wait_until(lambda: prom.query("count(up == 1) == 2"), 30, "both workers scraped")
                 _wait_until(
-                    lambda: prom.query(f"count({rules.AGENTS.calls('10s')}) == {len(demo.AGENTS)}"),
+                    lambda: prom.query(
+                        f"count({promql.calls(semconv.AGENT_OPERATION, '10s')}) "
+                        f"== {len(demo.AGENTS)}"
+                    ),
                     30,
                     "recording rules for every agent",
                 )
                 # One answer per agent although two processes report each of them.
-                agent_label = rules.AGENTS.name_label
-                per_agent = prom.query(rules.AGENTS.calls("10s"))
+                agent_label = semconv.AGENT_OPERATION.name_label
+                per_agent = prom.query(promql.calls(semconv.AGENT_OPERATION, "10s"))
                 assert sorted(r["metric"][agent_label] for r in per_agent) == sorted(demo.AGENTS)
                 assert all(set(r["metric"]) == {"__name__", agent_label} for r in per_agent)
                 healthy_from = time.time()

@@ -14,7 +14,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 import agentstat
 from agentstat import semconv
-from agentstat.aggregation import STORE
+from agentstat._metrics.store import STORE
 from tests.metrics_util import calls, stored
 
 AGENT = semconv.AGENT_DURATION

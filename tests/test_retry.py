@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from agentstat._runtime_metrics import retry_counts
-from agentstat.retry import Backoff, retry
+from agentstat._metrics.counts import retry_counts
+from agentstat.runtime.retry import Backoff, retry
 
 
 class Timeline:

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 
 from agentstat import semconv
 from agentstat.errors import ConfigError
-from agentstat.ops import rules
+from agentstat.ops import objectives, rules
 from agentstat.ops.cli import rules_command
 from agentstat.ops.generate import RULES_FILE, generated_files, stale_files
-from agentstat.ops.targets import RUNBOOK_URL_BASE, BurnRate, Targets
+from agentstat.ops.objectives import RUNBOOK_URL_BASE, BurnRate, Objectives
 from tests.helpers import REPO
 from tests.promql_names import metric_names, table_names
 
@@ -72,7 +72,7 @@ def test_promtool_unit_tests_catch_a_wrong_threshold(tmp_path: Path) -> None:
     """The unit tests can fail: rules generated for a 2.5 s latency alert break them."""
     for test_file in TEST_FILES:
         shutil.copy(test_file, tmp_path / test_file.name)
-    broken = Targets(latency_p95_alert_seconds=2.5)
+    broken = Objectives(latency_p95_alert_seconds=2.5)
     (tmp_path / RULES.name).write_text(rules.render(broken))
     result = _promtool("test", "rules", *(tmp_path / f.name for f in TEST_FILES))
     assert result.returncode != 0
@@ -137,8 +137,8 @@ def test_latency_uses_buckets_not_histogram_quantile() -> None:
     """Latency alerts read the exact 1.0 s / 0.5 s buckets; no rule interpolates."""
     text = RULES.read_text()
     assert "histogram_quantile" not in text
-    le_alert = semconv.le_label(semconv.LATENCY_P95_ALERT_SECONDS)
-    le_target = semconv.le_label(semconv.LATENCY_P95_TARGET_SECONDS)
+    le_alert = semconv.le_label(objectives.LATENCY_P95_ALERT_SECONDS)
+    le_target = semconv.le_label(objectives.LATENCY_P95_TARGET_SECONDS)
     assert f'{{le="{le_alert}"}} > 0.05' in text
     assert f'{{le="{le_target}"}} > 0.05' in text
 
@@ -221,8 +221,8 @@ def test_rules_command_rejects_bad_settings(settings: list[str], message: str) -
 def test_a_burn_rate_that_can_never_fire_is_refused() -> None:
     """14.4x a 10 % budget needs 144 % errors; the config says so instead of shipping it."""
     with pytest.raises(ConfigError, match="could never fire"):
-        Targets(success_rate_target=0.9, success_rate_alert=0.8)
-    Targets(
+        Objectives(success_rate_target=0.9, success_rate_alert=0.8)
+    Objectives(
         success_rate_target=0.9,
         success_rate_alert=0.8,
         burn_rates=(BurnRate(6, "6h", "30m", "critical"),),

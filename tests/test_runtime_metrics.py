@@ -9,12 +9,12 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from agentstat import _runtime_metrics
-from agentstat._runtime_metrics import install
-from agentstat.aggregation import ValueCap
-from agentstat.balancer import AgentInstance, LoadBalancer
-from agentstat.caching import MISSING, Cache, Tier, TieredCache
-from agentstat.retry import retry
+import agentstat.testing
+from agentstat import MISSING, Cache, Tier, TieredCache
+from agentstat._metrics import counts as _runtime_metrics
+from agentstat._metrics.counts import install
+from agentstat.runtime.balancer import AgentInstance, LoadBalancer
+from agentstat.runtime.retry import retry
 from agentstat.semconv import (
     BALANCER_REJECTIONS,
     BALANCER_SELECTIONS,
@@ -200,7 +200,8 @@ def test_names_beyond_the_cap_become_other(
     reader: InMemoryMetricReader, meter: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past the cap, further cache names are reported as _OTHER, summed."""
-    monkeypatch.setattr(_runtime_metrics, "cap_cache_name", ValueCap(2))
+    monkeypatch.setenv("AGENTSTAT_MAX_NAMES", "2")
+    agentstat.testing.reset()
     caches = [Cache[int, int](name=f"rm-cap-{i}") for i in range(4)]
     for cache in caches:
         cache.get(0)
@@ -214,7 +215,8 @@ def test_pool_names_are_capped(
     reader: InMemoryMetricReader, meter: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pool names past the cap are reported as _OTHER."""
-    monkeypatch.setattr(_runtime_metrics, "cap_pool", ValueCap(1))
+    monkeypatch.setenv("AGENTSTAT_MAX_NAMES", "1")
+    agentstat.testing.reset()
     lb = LoadBalancer()
     for pool in ("rm-p1", "rm-p2"):
         lb.register(AgentInstance("x", pool, capacity=1))

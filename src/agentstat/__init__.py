@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING, Any
 from agentstat.version import __version__
 
 if TYPE_CHECKING:
-    from agentstat.balancer import (
+    from agentstat.errors import AgentstatError, ConfigError, TargetError
+    from agentstat.exporter import MetricsServer, start_metrics_server
+    from agentstat.instrumentation import AgentstatInstrumentor, instrument
+    from agentstat.instrumentation.decorators import agent, tool
+    from agentstat.runtime.balancer import (
         AgentInstance,
         BalancerError,
         Lease,
@@ -22,34 +26,32 @@ if TYPE_CHECKING:
         Strategy,
         UnknownPoolError,
     )
-    from agentstat.caching import DEFAULT_TIERS, MISSING, Cache, Tier, TieredCache, cached
-    from agentstat.decorators import agent, tool
-    from agentstat.errors import AgentstatError, ConfigError, TargetError
-    from agentstat.exporter import MetricsServer, start_metrics_server
-    from agentstat.instrumentation import AgentstatInstrumentor, instrument
-    from agentstat.retry import Backoff, retry
+    from agentstat.runtime.cache import MISSING, Cache
+    from agentstat.runtime.cached import cached
+    from agentstat.runtime.retry import Backoff, retry
+    from agentstat.runtime.tiered import DEFAULT_TIERS, Tier, TieredCache
 
 _LAZY = {
-    "AgentInstance": "agentstat.balancer",
-    "BalancerError": "agentstat.balancer",
-    "Lease": "agentstat.balancer",
-    "LoadBalancer": "agentstat.balancer",
-    "NoCapacityError": "agentstat.balancer",
-    "NoHealthyInstanceError": "agentstat.balancer",
-    "Strategy": "agentstat.balancer",
-    "UnknownPoolError": "agentstat.balancer",
-    "DEFAULT_TIERS": "agentstat.caching",
-    "MISSING": "agentstat.caching",
-    "Cache": "agentstat.caching",
-    "Tier": "agentstat.caching",
-    "TieredCache": "agentstat.caching",
-    "cached": "agentstat.caching",
-    "Backoff": "agentstat.retry",
-    "retry": "agentstat.retry",
+    "AgentInstance": "agentstat.runtime.balancer",
+    "BalancerError": "agentstat.runtime.balancer",
+    "Lease": "agentstat.runtime.balancer",
+    "LoadBalancer": "agentstat.runtime.balancer",
+    "NoCapacityError": "agentstat.runtime.balancer",
+    "NoHealthyInstanceError": "agentstat.runtime.balancer",
+    "Strategy": "agentstat.runtime.balancer",
+    "UnknownPoolError": "agentstat.runtime.balancer",
+    "DEFAULT_TIERS": "agentstat.runtime.tiered",
+    "MISSING": "agentstat.runtime.cache",
+    "Cache": "agentstat.runtime.cache",
+    "Tier": "agentstat.runtime.tiered",
+    "TieredCache": "agentstat.runtime.tiered",
+    "cached": "agentstat.runtime.cached",
+    "Backoff": "agentstat.runtime.retry",
+    "retry": "agentstat.runtime.retry",
     "AgentstatInstrumentor": "agentstat.instrumentation",
     "instrument": "agentstat.instrumentation",
-    "agent": "agentstat.decorators",
-    "tool": "agentstat.decorators",
+    "agent": "agentstat.instrumentation.decorators",
+    "tool": "agentstat.instrumentation.decorators",
     "start_metrics_server": "agentstat.exporter",
     "MetricsServer": "agentstat.exporter",
     "AgentstatError": "agentstat.errors",

@@ -11,7 +11,7 @@ from agentstat.version import __version__
 
 #: subcommand -> "module:attribute" of its click command
 _COMMANDS = {
-    "demo": "agentstat.demo:demo_command",
+    "demo": "agentstat.demo.command:demo_command",
     "rules": "agentstat.ops.cli:rules_command",
     "check": "agentstat.ops.cli:check_command",
 }

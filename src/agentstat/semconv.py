@@ -1,8 +1,10 @@
 """The one table of everything agentstat emits.
 
 Wrappers, the runtime primitives, the rule and dashboard generators, the ``check``
-command, the tests and the docs all read metric names, units, attributes and bucket
-boundaries from here. Nothing else spells a metric name.
+command, the demo, the tests and the docs all read metric names, units, attributes and
+bucket boundaries from here, and the facts of each timed operation (agent, tool) from
+its :class:`Operation` record. Nothing else spells a metric name. The performance
+objectives live with the rules, in :mod:`agentstat.ops.objectives`.
 
 Agent and tool durations follow the OpenTelemetry GenAI semantic conventions
 (``gen_ai.invoke_agent.duration``, ``gen_ai.execute_tool.duration``); everything that
@@ -78,18 +80,6 @@ TIME_TO_FIRST_CHUNK_BUCKETS: tuple[float, ...] = (
 WAIT_BUCKETS: tuple[float, ...] = (
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
-
-# ---------------------------------------------------------------------- performance targets
-
-#: The seed card's targets, kept exactly. Rules, dashboards and ``agentstat check`` read
-#: these; ``agentstat rules`` lets a user override them.
-LATENCY_P95_TARGET_SECONDS = 0.5
-LATENCY_P95_ALERT_SECONDS = 1.0
-SUCCESS_RATE_TARGET = 0.99
-SUCCESS_RATE_ALERT = 0.95
-CACHE_HIT_RATE_TARGET = 0.80
-CACHE_HIT_RATE_ALERT = 0.50
-INSTANCE_LOAD_ALERT = 0.80
 
 # ---------------------------------------------------------------------------- the table
 
@@ -313,6 +303,64 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     RETRY_ATTEMPTS,
     RETRY_GIVE_UPS,
 )
+
+# ------------------------------------------------------------------------ operations
+
+#: The word users pass for what is timed (``@agentstat.agent``, ``AGENTSTAT_AGENTS``).
+AGENT = "agent"
+TOOL = "tool"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One kind of timed call and everything derived from it: the wrappers record it,
+    the rules, dashboards, ``agentstat check`` and the demo read it back."""
+
+    kind: str  # the word users pass: "agent" or "tool"
+    operation_name: str  # gen_ai.operation.name value
+    name_attribute: str  # the attribute naming the agent or tool
+    duration: MetricSpec
+    time_to_first_chunk: MetricSpec
+    title: str  # CamelCase part of alert names
+
+    @property
+    def name_label(self) -> str:
+        """Prometheus label of the name attribute."""
+        return self.duration.label(self.name_attribute)
+
+    @property
+    def error_label(self) -> str:
+        """Prometheus label of ``error.type``."""
+        return self.duration.label(ERROR_TYPE)
+
+
+AGENT_OPERATION = Operation(
+    kind=AGENT,
+    operation_name=OPERATION_INVOKE_AGENT,
+    name_attribute=GEN_AI_AGENT_NAME,
+    duration=AGENT_DURATION,
+    time_to_first_chunk=AGENT_TIME_TO_FIRST_CHUNK,
+    title="Agent",
+)
+TOOL_OPERATION = Operation(
+    kind=TOOL,
+    operation_name=OPERATION_EXECUTE_TOOL,
+    name_attribute=GEN_AI_TOOL_NAME,
+    duration=TOOL_DURATION,
+    time_to_first_chunk=TOOL_TIME_TO_FIRST_CHUNK,
+    title="Tool",
+)
+OPERATIONS: tuple[Operation, ...] = (AGENT_OPERATION, TOOL_OPERATION)
+
+
+def operation(kind: str) -> Operation:
+    """The operation record for ``kind`` ("agent" or "tool"); ValueError otherwise."""
+    for candidate in OPERATIONS:
+        if candidate.kind == kind:
+            return candidate
+    kinds = ", ".join(repr(o.kind) for o in OPERATIONS)
+    raise ValueError(f"kind must be one of {kinds}, not {kind!r}")
+
 
 # -------------------------------------------------------------------- cardinality caps
 

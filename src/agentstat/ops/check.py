@@ -1,4 +1,4 @@
-"""``agentstat check``: the targets checked against live ``/metrics`` pages, no Prometheus.
+"""``agentstat check``: the objectives checked against live ``/metrics`` pages, no Prometheus.
 
 Each page is read twice, ``interval`` seconds apart, so every number is a real rate
 over that interval rather than a lifetime average. Verdicts use the same arithmetic as
@@ -23,8 +23,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agentstat import semconv
 from agentstat.errors import AgentstatError
-from agentstat.ops.rules import AGENTS, TOOLS, Subject
-from agentstat.ops.targets import Targets
+from agentstat.ops import promql
+from agentstat.ops.objectives import Objectives
+from agentstat.semconv import Operation
 
 Labels = tuple[tuple[str, str], ...]
 Samples = dict[tuple[str, Labels], float]
@@ -65,7 +66,7 @@ class Report:
 
     urls: list[str]
     interval: float
-    targets: Targets
+    objectives: Objectives
     rows: list[Row]
 
     def breaches(self, fail_on: Status = Status.BELOW_TARGET) -> list[Row]:
@@ -124,25 +125,6 @@ def _select(samples: Samples, name: str) -> list[tuple[dict[str, str], float]]:
 # --------------------------------------------------------------------------- maths
 
 
-def quantile(bounds: list[float], cumulative: list[float], q: float) -> float:
-    """``histogram_quantile`` on cumulative bucket counts (last is ``+Inf``)."""
-    total = cumulative[-1] if cumulative else 0.0
-    if total <= 0:
-        return math.nan
-    rank = q * total
-    for index, count in enumerate(cumulative):
-        if count >= rank:
-            if index >= len(bounds):
-                return bounds[-1]
-            lower = bounds[index - 1] if index > 0 else 0.0
-            below = cumulative[index - 1] if index > 0 else 0.0
-            inside = count - below
-            if inside <= 0:
-                return bounds[index]
-            return lower + (bounds[index] - lower) * (rank - below) / inside
-    return bounds[-1]
-
-
 def _ms(seconds: float) -> str:
     if math.isnan(seconds):
         return "-"
@@ -160,9 +142,11 @@ def _pct(value: float) -> str:
 # ------------------------------------------------------------------------- verdicts
 
 
-def _subject_rows(subject: Subject, delta: Samples, targets: Targets, seconds: float) -> list[Row]:
-    spec = subject.spec
-    name_label, error_label = subject.name_label, subject.error_label
+def _operation_rows(
+    operation: Operation, delta: Samples, objectives: Objectives, seconds: float
+) -> list[Row]:
+    spec = operation.duration
+    name_label, error_label = operation.name_label, operation.error_label
     cancelled = semconv.ERROR_TYPE_CANCELLED
     bounds = sorted(float(b) for b in spec.buckets or ())
     buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
@@ -179,48 +163,50 @@ def _subject_rows(subject: Subject, delta: Samples, targets: Targets, seconds: f
         calls[labels.get(name_label, "")] += value
         if error:
             errors[labels.get(name_label, "")] += value
-    allowed = targets.slow_fraction_alert
+    allowed = objectives.slow_fraction_alert
     rows = []
     for name in sorted(calls):
         total = calls[name]
         cumulative = [buckets[name].get(b, 0.0) for b in bounds] + [total]
-        slow_target = 1 - _share(buckets[name].get(targets.latency_p95_target_seconds, 0.0), total)
-        slow_alert = 1 - _share(buckets[name].get(targets.latency_p95_alert_seconds, 0.0), total)
+        slow_target = 1 - _share(
+            buckets[name].get(objectives.latency_p95_target_seconds, 0.0), total
+        )
+        slow_alert = 1 - _share(buckets[name].get(objectives.latency_p95_alert_seconds, 0.0), total)
         success = 1 - _share(errors[name], total)
-        row = Row(subject.noun, name, Status.OK)
-        q = targets.latency_quantile
+        row = Row(operation.kind, name, Status.OK)
+        q = objectives.latency_quantile
         row.values = {
             "calls/s": f"{total / seconds:.1f}",
-            "p50": _ms(quantile(bounds, cumulative, 0.5)),
-            f"p{round(q * 100)}": _ms(quantile(bounds, cumulative, q)),
-            "p99": _ms(quantile(bounds, cumulative, 0.99)),
+            "p50": _ms(promql.histogram_quantile(bounds, cumulative, 0.5)),
+            f"p{round(q * 100)}": _ms(promql.histogram_quantile(bounds, cumulative, q)),
+            "p99": _ms(promql.histogram_quantile(bounds, cumulative, 0.99)),
             "success": _pct(success),
         }
-        if total < targets.min_calls:
+        if total < objectives.min_calls:
             row.status = Status.IDLE
-            row.reasons.append(f"only {total:.0f} calls (< {targets.min_calls})")
+            row.reasons.append(f"only {total:.0f} calls (< {objectives.min_calls})")
         else:
             if slow_alert > allowed:
                 row.status = max(row.status, Status.ALERT)
                 row.reasons.append(
-                    f"{slow_alert:.1%} of calls > {targets.latency_p95_alert_seconds} s"
+                    f"{slow_alert:.1%} of calls > {objectives.latency_p95_alert_seconds} s"
                 )
             elif slow_target > allowed:
                 row.status = max(row.status, Status.BELOW_TARGET)
                 row.reasons.append(
-                    f"{slow_target:.1%} of calls > {targets.latency_p95_target_seconds} s"
+                    f"{slow_target:.1%} of calls > {objectives.latency_p95_target_seconds} s"
                 )
-            if success < targets.success_rate_alert:
+            if success < objectives.success_rate_alert:
                 row.status = max(row.status, Status.ALERT)
-                row.reasons.append(f"success {success:.1%} < {targets.success_rate_alert:.0%}")
-            elif success < targets.success_rate_target:
+                row.reasons.append(f"success {success:.1%} < {objectives.success_rate_alert:.0%}")
+            elif success < objectives.success_rate_target:
                 row.status = max(row.status, Status.BELOW_TARGET)
-                row.reasons.append(f"success {success:.1%} < {targets.success_rate_target:.0%}")
+                row.reasons.append(f"success {success:.1%} < {objectives.success_rate_target:.0%}")
         rows.append(row)
     return rows
 
 
-def _cache_rows(delta: Samples, targets: Targets) -> list[Row]:
+def _cache_rows(delta: Samples, objectives: Objectives) -> list[Row]:
     spec = semconv.CACHE_LOOKUPS
     name_l = spec.label(semconv.CACHE_NAME)
     tier_l = spec.label(semconv.CACHE_TIER)
@@ -237,22 +223,22 @@ def _cache_rows(delta: Samples, targets: Targets) -> list[Row]:
         rate = hits[(name, tier)] / lookups if lookups else math.nan
         row = Row("cache", f"{name}/{tier}" if tier else name, Status.OK)
         row.values = {"lookups": f"{lookups:.0f}", "hit rate": _pct(rate)}
-        if tier not in targets.cache_alert_tiers:
+        if tier not in objectives.cache_alert_tiers:
             row.reasons.append("single tier: shown, not judged")
-        elif lookups < targets.min_calls:
+        elif lookups < objectives.min_calls:
             row.status = Status.IDLE
-            row.reasons.append(f"only {lookups:.0f} lookups (< {targets.min_calls})")
-        elif rate < targets.cache_hit_rate_alert:
+            row.reasons.append(f"only {lookups:.0f} lookups (< {objectives.min_calls})")
+        elif rate < objectives.cache_hit_rate_alert:
             row.status = Status.ALERT
-            row.reasons.append(f"hit rate {rate:.1%} < {targets.cache_hit_rate_alert:.0%}")
-        elif rate < targets.cache_hit_rate_target:
+            row.reasons.append(f"hit rate {rate:.1%} < {objectives.cache_hit_rate_alert:.0%}")
+        elif rate < objectives.cache_hit_rate_target:
             row.status = Status.BELOW_TARGET
-            row.reasons.append(f"hit rate {rate:.1%} < {targets.cache_hit_rate_target:.0%}")
+            row.reasons.append(f"hit rate {rate:.1%} < {objectives.cache_hit_rate_target:.0%}")
         rows.append(row)
     return rows
 
 
-def _balancer_rows(now: Samples, delta: Samples, targets: Targets) -> list[Row]:
+def _balancer_rows(now: Samples, delta: Samples, objectives: Objectives) -> list[Row]:
     load_spec = semconv.INSTANCE_LOAD
     pool_l = load_spec.label(semconv.POOL_NAME)
     inst_l = load_spec.label(semconv.INSTANCE_ID)
@@ -274,9 +260,9 @@ def _balancer_rows(now: Samples, delta: Samples, targets: Targets) -> list[Row]:
     rows = []
     for (pool, instance), ratio in sorted(utilisation.items()):
         row = Row("instance", f"{pool}/{instance}", Status.OK, {"load": _pct(ratio)})
-        if ratio > targets.instance_load_alert:
+        if ratio > objectives.instance_load_alert:
             row.status = Status.ALERT
-            row.reasons.append(f"load {ratio:.0%} > {targets.instance_load_alert:.0%}")
+            row.reasons.append(f"load {ratio:.0%} > {objectives.instance_load_alert:.0%}")
         rows.append(row)
     healthy_per_process: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for (pool, _instance, source), value in healthy.items():
@@ -302,37 +288,37 @@ def _balancer_rows(now: Samples, delta: Samples, targets: Targets) -> list[Row]:
     return rows
 
 
-def evaluate(before: Samples, after: Samples, seconds: float, targets: Targets) -> list[Row]:
+def evaluate(before: Samples, after: Samples, seconds: float, objectives: Objectives) -> list[Row]:
     """Rows for every agent, tool, cache tier, instance and pool found on the pages."""
     delta = deltas(before, after)
     return [
-        *_subject_rows(AGENTS, delta, targets, seconds),
-        *_subject_rows(TOOLS, delta, targets, seconds),
-        *_cache_rows(delta, targets),
-        *_balancer_rows(after, delta, targets),
+        *_operation_rows(semconv.AGENT_OPERATION, delta, objectives, seconds),
+        *_operation_rows(semconv.TOOL_OPERATION, delta, objectives, seconds),
+        *_cache_rows(delta, objectives),
+        *_balancer_rows(after, delta, objectives),
     ]
 
 
 def run_check(
     urls: list[str],
     interval: float,
-    targets: Targets | None = None,
+    objectives: Objectives | None = None,
     get: Callable[[str], str] = fetch,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Report:
     """Read every page, wait ``interval`` seconds, read again, judge the difference."""
-    targets = targets or Targets()
+    objectives = objectives or Objectives()
     started = time.monotonic()
     before = scrape(urls, get)
     sleep(interval)
     after = scrape(urls, get)
     seconds = max(time.monotonic() - started, 1e-9)
-    return Report(urls, seconds, targets, evaluate(before, after, seconds, targets))
+    return Report(urls, seconds, objectives, evaluate(before, after, seconds, objectives))
 
 
 def format_report(report: Report) -> str:
     """A plain-text table, one section per kind."""
-    t = report.targets
+    t = report.objectives
     lines = [
         f"agentstat check: {len(report.urls)} page(s), {report.interval:.1f} s between readings",
         f"targets: P{round(t.latency_quantile * 100)} < {t.latency_p95_target_seconds} s "

@@ -10,13 +10,13 @@ from typing import Any
 import click
 
 from agentstat.errors import ConfigError
-from agentstat.ops.targets import BurnRate, Targets
+from agentstat.ops.objectives import BurnRate, Objectives
 
 #: Exit code when there is no verdict (a page cannot be read; click uses it for bad
 #: options too); 1 means a target was missed.
 EXIT_UNREADABLE = 2
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Targets)}
+_FIELDS = {f.name: f for f in dataclasses.fields(Objectives)}
 _SETTABLE = sorted(
     name
     for name, f in _FIELDS.items()
@@ -50,13 +50,13 @@ def _burn_rate(text: str) -> BurnRate:
     return BurnRate(factor, parts[1], parts[2], parts[3], *parts[4:])
 
 
-def build_targets(
+def build_objectives(
     settings: tuple[str, ...] = (),
     selector: str | None = None,
     group_by: tuple[str, ...] = (),
     burn_rates: tuple[str, ...] = (),
-) -> Targets:
-    """A :class:`Targets` from command-line settings (``name=value`` pairs)."""
+) -> Objectives:
+    """A :class:`Objectives` from command-line settings (``name=value`` pairs)."""
     values: dict[str, Any] = {}
     for item in settings:
         name, sep, text = item.partition("=")
@@ -72,7 +72,7 @@ def build_targets(
         values["group_by"] = tuple(group_by)
     if burn_rates:
         values["burn_rates"] = tuple(_burn_rate(b) for b in burn_rates)
-    return Targets(**values)
+    return Objectives(**values)
 
 
 _target_options = [
@@ -125,7 +125,7 @@ def rules_command(
     output: str | None,
     as_json: bool,
 ) -> None:
-    """Print Prometheus recording and alerting rules for your targets.
+    """Print Prometheus recording and alerting rules for your objectives.
 
     Defaults are the shipped rules (alerts/agentstat-rules.yml): P95 < 500 ms (alert
     > 1 s), success > 99 % (alert < 95 %, multi-window burn rates), cache hit > 80 %
@@ -134,13 +134,13 @@ def rules_command(
     from agentstat.ops import rules
 
     try:
-        targets = build_targets(settings, selector, group_by, burn_rates)
+        objectives = build_objectives(settings, selector, group_by, burn_rates)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     text = (
-        json.dumps(rules.rule_groups(targets), indent=2) + "\n"
+        json.dumps(rules.rule_groups(objectives), indent=2) + "\n"
         if as_json
-        else rules.render(targets)
+        else rules.render(objectives)
     )
     if output:
         with open(output, "w", encoding="utf-8") as handle:
@@ -169,24 +169,24 @@ def rules_command(
 def check_command(
     urls: tuple[str, ...], interval: float, fail_on: str, settings: tuple[str, ...]
 ) -> None:
-    """Check live /metrics pages against the targets; exit 1 on a breach.
+    """Check live /metrics pages against the objectives; exit 1 on a breach.
 
     Reads every URL (one per worker process; they are summed) twice, INTERVAL seconds
     apart, and prints P50/P95/P99 and success rate per agent and tool, hit rate per
-    cache and tier, and load per balanced instance. Exit codes: 0 all targets met,
+    cache and tier, and load per balanced instance. Exit codes: 0 all objectives met,
     1 a breach, 2 no verdict (a page could not be read, or bad options). Entities
     with fewer than min_calls calls in the interval are shown as idle and never fail.
     """
     from agentstat.ops.check import CheckError, Status, format_report, run_check
 
     try:
-        targets = build_targets(settings)
+        objectives = build_objectives(settings)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     full = [u if "://" in u else f"http://{u}" for u in urls]
     full = [u if u.rstrip("/").endswith("/metrics") else u.rstrip("/") + "/metrics" for u in full]
     try:
-        report = run_check(full, interval, targets)
+        report = run_check(full, interval, objectives)
     except CheckError as exc:
         click.echo(f"agentstat check: {exc}", err=True)
         raise SystemExit(EXIT_UNREADABLE) from None

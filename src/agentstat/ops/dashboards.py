@@ -1,4 +1,4 @@
-"""Grafana dashboards generated from the metric table and :class:`Targets`.
+"""Grafana dashboards generated from the metric table and :class:`Objectives`.
 
 Conventions, and why:
 
@@ -10,6 +10,9 @@ Conventions, and why:
   ``$__rate_interval``, and aggregates with ``sum by`` / ``max by`` across processes.
 * Thresholds are drawn at the target and at the alert value; the "slower than" panels
   show the exact bucket fractions the alerts use, next to the interpolated quantiles.
+
+Why one long module: the panels are built as plain dicts here; moving them onto a
+typed dashboard builder library is tracked separately and will shorten it.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import json
 from typing import Any
 
 from agentstat import semconv
-from agentstat.ops.rules import AGENTS, TOOLS, Subject
-from agentstat.ops.targets import DASHBOARD_UID_AGENTS, DASHBOARD_UID_RESOURCES, Targets
+from agentstat.ops import promql
+from agentstat.ops.objectives import DASHBOARD_UID_AGENTS, DASHBOARD_UID_RESOURCES, Objectives
+from agentstat.semconv import Operation
 
 Panel = dict[str, Any]
 
@@ -28,10 +32,6 @@ RATE = "$__rate_interval"
 JOB = 'job=~"$job"'
 GREEN, ORANGE, RED = "green", "orange", "red"
 SCHEMA_VERSION = 39
-
-
-def _matchers(*parts: str) -> str:
-    return "{" + ", ".join(p for p in parts if p) + "}"
 
 
 def _target(expr: str, legend: str, ref: str, *, heatmap: bool = False) -> dict[str, Any]:
@@ -116,7 +116,7 @@ def _row(title: str) -> Panel:
 def _variable(
     name: str, label: str, metric: str, label_name: str, depends_on_job: bool
 ) -> dict[str, Any]:
-    selector = _matchers(JOB) if depends_on_job else ""
+    selector = promql.matchers(JOB) if depends_on_job else ""
     query = f"label_values({metric}{selector}, {label_name})"
     return {
         "name": name,
@@ -211,26 +211,26 @@ def _dashboard(
 # ------------------------------------------------------------------ agents and tools
 
 
-def _subject_panels(targets: Targets, subject: Subject, variable: str) -> list[Panel]:
-    spec = subject.spec
-    name = subject.name_label
-    error = subject.error_label
+def _operation_panels(objectives: Objectives, operation: Operation, variable: str) -> list[Panel]:
+    spec = operation.duration
+    name = operation.name_label
+    error = operation.error_label
     cancelled = semconv.ERROR_TYPE_CANCELLED
     entity = f'{name}=~"${variable}"'
-    finished = _matchers(JOB, entity, f'{error}!="{cancelled}"')
-    only_cancelled = _matchers(JOB, entity, f'{error}="{cancelled}"')
-    failed = _matchers(JOB, entity, f'{error}!~"|{cancelled}"')
+    finished = promql.matchers(JOB, entity, f'{error}!="{cancelled}"')
+    only_cancelled = promql.matchers(JOB, entity, f'{error}="{cancelled}"')
+    failed = promql.matchers(JOB, entity, f'{error}!~"|{cancelled}"')
     calls = f"sum by ({name}) (rate({spec.count}{finished}[{RATE}]))"
     buckets = f"sum by ({name}, le) (rate({spec.bucket}{finished}[{RATE}]))"
-    target_s = targets.latency_p95_target_seconds
-    alert_s = targets.latency_p95_alert_seconds
-    q = targets.latency_quantile
+    target_s = objectives.latency_p95_target_seconds
+    alert_s = objectives.latency_p95_alert_seconds
+    q = objectives.latency_quantile
     legend = f"{{{{{name}}}}}"
-    noun, plural = subject.noun, f"{subject.noun}s"
+    noun, plural = operation.kind, f"{operation.kind}s"
     slow_targets = []
     for ref, bound in (("A", target_s), ("B", alert_s)):
         le = semconv.le_label(bound)
-        bucket = _matchers(JOB, entity, f'le="{le}"', f'{error}!="{cancelled}"')
+        bucket = promql.matchers(JOB, entity, f'le="{le}"', f'{error}!="{cancelled}"')
         slow_targets.append(
             _target(
                 f"1 - sum by ({name}) (rate({spec.bucket}{bucket}[{RATE}]))\n/\n{calls}",
@@ -243,9 +243,9 @@ def _subject_panels(targets: Targets, subject: Subject, variable: str) -> list[P
         for ref, qq in (("A", 0.5), ("B", q), ("C", 0.99))
     ]
     return [
-        _row(f"{subject.title}s"),
+        _row(f"{operation.title}s"),
         _timeseries(
-            f"{subject.title} latency P50 / P{round(q * 100)} / P99",
+            f"{operation.title} latency P50 / P{round(q * 100)} / P99",
             f"Interpolated quantiles per {noun} (cancelled calls excluded). Lines at the "
             f"target ({target_s} s) and the alert threshold ({alert_s} s); alerts use the "
             "exact bucket fractions in the next panel.",
@@ -254,20 +254,20 @@ def _subject_panels(targets: Targets, subject: Subject, variable: str) -> list[P
             _steps((GREEN, None), (ORANGE, target_s), (RED, alert_s)),
         ),
         _timeseries(
-            f"{subject.title} calls slower than target and alert threshold",
+            f"{operation.title} calls slower than target and alert threshold",
             f"Exact share of calls above the {semconv.le_label(target_s)} s and "
             f"{semconv.le_label(alert_s)} s buckets. P{round(q * 100)} is above a bound "
             f"when this share exceeds {round((1 - q) * 100)} % (the line).",
             slow_targets,
             "percentunit",
-            _steps((GREEN, None), (RED, targets.slow_fraction_alert)),
+            _steps((GREEN, None), (RED, objectives.slow_fraction_alert)),
             maximum=1,
         ),
         _timeseries(
-            f"{subject.title} success rate",
+            f"{operation.title} success rate",
             f"Share of finished calls per {noun} that succeeded; cancelled calls are not "
-            f"counted. Target {targets.success_rate_target:.0%}, alert below "
-            f"{targets.success_rate_alert:.0%}.",
+            f"counted. Target {objectives.success_rate_target:.0%}, alert below "
+            f"{objectives.success_rate_alert:.0%}.",
             [
                 _target(
                     f"1 - (\n  sum by ({name}) (rate({spec.count}{failed}[{RATE}]))\n"
@@ -279,13 +279,13 @@ def _subject_panels(targets: Targets, subject: Subject, variable: str) -> list[P
             "percentunit",
             _steps(
                 (RED, None),
-                (ORANGE, targets.success_rate_alert),
-                (GREEN, targets.success_rate_target),
+                (ORANGE, objectives.success_rate_alert),
+                (GREEN, objectives.success_rate_target),
             ),
             maximum=1,
         ),
         _timeseries(
-            f"{subject.title} errors by type",
+            f"{operation.title} errors by type",
             f"Failed calls per second by {noun} and error.type (``_OTHER`` past the cap).",
             [
                 _target(
@@ -297,7 +297,7 @@ def _subject_panels(targets: Targets, subject: Subject, variable: str) -> list[P
             "reqps",
         ),
         _timeseries(
-            f"{subject.title} throughput",
+            f"{operation.title} throughput",
             f"Finished calls per second per {noun}, summed over every process; cancelled "
             "calls separately.",
             [
@@ -311,7 +311,7 @@ def _subject_panels(targets: Targets, subject: Subject, variable: str) -> list[P
             "reqps",
         ),
         _heatmap(
-            f"{subject.title} latency heatmap",
+            f"{operation.title} latency heatmap",
             f"Calls per latency bucket over time, all selected {plural}.",
             f"sum by (le) (increase({spec.bucket}{finished}[{RATE}]))",
         ),
@@ -330,7 +330,7 @@ def _retry_panels() -> list[Panel]:
             [
                 _target(
                     f"sum by ({target}, {error}) "
-                    f"(rate({attempts.prometheus_name}{_matchers(JOB)}[{RATE}]))",
+                    f"(rate({attempts.prometheus_name}{promql.matchers(JOB)}[{RATE}]))",
                     f"{{{{{target}}}}} {{{{{error}}}}}",
                     "A",
                 )
@@ -343,7 +343,7 @@ def _retry_panels() -> list[Panel]:
             [
                 _target(
                     f"sum by ({target}, {error}) "
-                    f"(rate({give_ups.prometheus_name}{_matchers(JOB)}[{RATE}]))",
+                    f"(rate({give_ups.prometheus_name}{promql.matchers(JOB)}[{RATE}]))",
                     f"{{{{{target}}}}} {{{{{error}}}}}",
                     "A",
                 )
@@ -353,17 +353,31 @@ def _retry_panels() -> list[Panel]:
     ]
 
 
-def agents_dashboard(targets: Targets | None = None) -> dict[str, Any]:
+def agents_dashboard(objectives: Objectives | None = None) -> dict[str, Any]:
     """Latency, success, errors, throughput and heatmaps of agents and tools; retries."""
-    targets = targets or Targets()
+    objectives = objectives or Objectives()
     variables = [
-        _variable("job", "Job", AGENTS.spec.count, "job", depends_on_job=False),
-        _variable("agent", "Agent", AGENTS.spec.count, AGENTS.name_label, True),
-        _variable("tool", "Tool", TOOLS.spec.count, TOOLS.name_label, True),
+        _variable(
+            "job", "Job", semconv.AGENT_OPERATION.duration.count, "job", depends_on_job=False
+        ),
+        _variable(
+            "agent",
+            "Agent",
+            semconv.AGENT_OPERATION.duration.count,
+            semconv.AGENT_OPERATION.name_label,
+            True,
+        ),
+        _variable(
+            "tool",
+            "Tool",
+            semconv.TOOL_OPERATION.duration.count,
+            semconv.TOOL_OPERATION.name_label,
+            True,
+        ),
     ]
     panels = [
-        *_subject_panels(targets, AGENTS, "agent"),
-        *_subject_panels(targets, TOOLS, "tool"),
+        *_operation_panels(objectives, semconv.AGENT_OPERATION, "agent"),
+        *_operation_panels(objectives, semconv.TOOL_OPERATION, "tool"),
         *_retry_panels(),
     ]
     return _dashboard(
@@ -379,15 +393,15 @@ def agents_dashboard(targets: Targets | None = None) -> dict[str, Any]:
 # ----------------------------------------------------------------- caches and balancer
 
 
-def _cache_panels(targets: Targets) -> list[Panel]:
+def _cache_panels(objectives: Objectives) -> list[Panel]:
     lookups = semconv.CACHE_LOOKUPS
     name = lookups.label(semconv.CACHE_NAME)
     tier = lookups.label(semconv.CACHE_TIER)
     result = lookups.label(semconv.CACHE_RESULT)
     reason = semconv.CACHE_EVICTIONS.label(semconv.CACHE_EVICTION_REASON)
     entity = f'{name}=~"$cache"'
-    every = _matchers(JOB, entity)
-    hits = _matchers(JOB, entity, f'{result}="{semconv.CACHE_RESULT_HIT}"')
+    every = promql.matchers(JOB, entity)
+    hits = promql.matchers(JOB, entity, f'{result}="{semconv.CACHE_RESULT_HIT}"')
     total = f"sum by ({name}, {tier}) (rate({lookups.prometheus_name}{every}[{RATE}]))"
     legend = f"{{{{{name}}}}} {{{{{tier}}}}}"
     size, capacity = semconv.CACHE_SIZE.prometheus_name, semconv.CACHE_CAPACITY.prometheus_name
@@ -397,7 +411,8 @@ def _cache_panels(targets: Targets) -> list[Panel]:
             "Cache hit rate by cache and tier",
             f"Hits per lookup, summed over every process. Tier empty: an untiered cache; "
             f"{semconv.TIER_ALL!r}: a tiered cache as a whole. Target "
-            f"{targets.cache_hit_rate_target:.0%}, alert below {targets.cache_hit_rate_alert:.0%}.",
+            f"{objectives.cache_hit_rate_target:.0%}, "
+            f"alert below {objectives.cache_hit_rate_alert:.0%}.",
             [
                 _target(
                     f"(\n  sum by ({name}, {tier}) (rate({lookups.prometheus_name}{hits}[{RATE}]))"
@@ -409,8 +424,8 @@ def _cache_panels(targets: Targets) -> list[Panel]:
             "percentunit",
             _steps(
                 (RED, None),
-                (ORANGE, targets.cache_hit_rate_alert),
-                (GREEN, targets.cache_hit_rate_target),
+                (ORANGE, objectives.cache_hit_rate_alert),
+                (GREEN, objectives.cache_hit_rate_target),
             ),
             maximum=1,
         ),
@@ -458,11 +473,11 @@ def _cache_panels(targets: Targets) -> list[Panel]:
     ]
 
 
-def _balancer_panels(targets: Targets) -> list[Panel]:
+def _balancer_panels(objectives: Objectives) -> list[Panel]:
     load, capacity = semconv.INSTANCE_LOAD, semconv.INSTANCE_CAPACITY
     pool = load.label(semconv.POOL_NAME)
     instance = load.label(semconv.INSTANCE_ID)
-    entity = _matchers(JOB, f'{pool}=~"$pool"')
+    entity = promql.matchers(JOB, f'{pool}=~"$pool"')
     scope = "otel_scope_name, otel_scope_version, otel_scope_schema_url"
     per_instance = f"{{{{{pool}}}}} {{{{{instance}}}}}"
     wait = semconv.BALANCER_WAIT
@@ -471,7 +486,7 @@ def _balancer_panels(targets: Targets) -> list[Panel]:
         _timeseries(
             "Instance load over capacity",
             "In-flight requests over capacity per instance, in the busiest process (as the "
-            f"alert sees it). Alert above {targets.instance_load_alert:.0%}.",
+            f"alert sees it). Alert above {objectives.instance_load_alert:.0%}.",
             [
                 _target(
                     f"max by ({pool}, {instance}) (\n  {load.prometheus_name}{entity}\n"
@@ -481,7 +496,7 @@ def _balancer_panels(targets: Targets) -> list[Panel]:
                 )
             ],
             "percentunit",
-            _steps((GREEN, None), (RED, targets.instance_load_alert)),
+            _steps((GREEN, None), (RED, objectives.instance_load_alert)),
             maximum=1,
         ),
         _timeseries(
@@ -561,9 +576,9 @@ def _balancer_panels(targets: Targets) -> list[Panel]:
     ]
 
 
-def resources_dashboard(targets: Targets | None = None) -> dict[str, Any]:
+def resources_dashboard(objectives: Objectives | None = None) -> dict[str, Any]:
     """Cache hit rates, fill and evictions; balancer load, health, rejections, waits."""
-    targets = targets or Targets()
+    objectives = objectives or Objectives()
     lookups = semconv.CACHE_LOOKUPS
     variables = [
         _variable("job", "Job", lookups.prometheus_name, "job", depends_on_job=False),
@@ -584,7 +599,7 @@ def resources_dashboard(targets: Targets | None = None) -> dict[str, Any]:
         "Cache hit rates per cache and tier, instance load against capacity, health, "
         "rejections and waits. Generated by agentstat; do not edit, regenerate.",
         variables,
-        [*_cache_panels(targets), *_balancer_panels(targets)],
+        [*_cache_panels(objectives), *_balancer_panels(objectives)],
     )
 
 

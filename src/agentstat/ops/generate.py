@@ -11,17 +11,17 @@ import sys
 from pathlib import Path
 
 from agentstat.ops import dashboards, rules
-from agentstat.ops.targets import Targets
+from agentstat.ops.objectives import Objectives
 
 RULES_FILE = "alerts/agentstat-rules.yml"
 
 
-def generated_files(targets: Targets | None = None) -> dict[str, str]:
+def generated_files(objectives: Objectives | None = None) -> dict[str, str]:
     """Repository-relative path -> content of every generated file."""
-    targets = targets or Targets()
-    files = {RULES_FILE: rules.render(targets)}
+    objectives = objectives or Objectives()
+    files = {RULES_FILE: rules.render(objectives)}
     for name, build in dashboards.DASHBOARDS.items():
-        files[f"dashboards/{name}"] = dashboards.render(build(targets))
+        files[f"dashboards/{name}"] = dashboards.render(build(objectives))
     return files
 
 

@@ -1,58 +1,24 @@
-"""In-process pre-aggregation: the reason an instrumented call costs ~1 µs, not ~10 µs.
+"""Pre-aggregated histograms: the reason an instrumented call costs ~1 µs, not ~10 µs.
 
 The OpenTelemetry SDK's ``Histogram.record`` costs 6–12 µs per call on our machines
 (attribute hashing, view matching, exemplar sampling). agentstat instead keeps one
 bucket array per attribute set, found once per call through a dict and updated under
 a per-series lock, and hands the finished aggregation to every OTel metric reader at
-collection time (see :mod:`agentstat._bridge`). What leaves the process is an ordinary
+collection time (see :mod:`agentstat._metrics.bridge`). What leaves the process is an ordinary
 OTel explicit-bucket histogram, so the Prometheus and OTLP exporters treat it like any
 other.
 
-Cardinality is bounded here: :class:`ValueCap` turns every value of one attribute past
-its limit into ``_OTHER``.
+The number of series per metric is bounded here; the values of each attribute are
+bounded before they get here, by :mod:`agentstat._metrics.caps`.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from bisect import bisect_left
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from agentstat.semconv import OTHER, Kind, MetricSpec
-
-
-class ValueCap:
-    """Admits at most ``limit`` distinct values; later new values become ``_OTHER``.
-
-    Lookups of admitted values take no lock (a dict read), so the cost on the hot path
-    is one dict lookup.
-    """
-
-    __slots__ = ("_admitted", "_lock", "limit")
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError(f"a cardinality limit must be at least 1, got {limit}")
-        self.limit = limit
-        self._admitted: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, value: str) -> str:
-        admitted = self._admitted.get(value)
-        if admitted is not None:
-            return admitted
-        with self._lock:
-            if value in self._admitted:
-                return self._admitted[value]
-            if len(self._admitted) >= self.limit:
-                return OTHER
-            self._admitted[value] = value
-            return value
-
-    def __len__(self) -> int:
-        return len(self._admitted)
 
 
 class HistogramSeries:
@@ -161,39 +127,3 @@ class HistogramFamily:
 
     def __len__(self) -> int:
         return len(self._series)
-
-
-class Store:
-    """Every pre-aggregated histogram of the process, with its start time.
-
-    One store per process (:data:`STORE`) so that decorators applied at import time and
-    instrumentation started later meet; tests call :meth:`reset`.
-    """
-
-    def __init__(self) -> None:
-        self._families: dict[str, HistogramFamily] = {}
-        self._lock = threading.Lock()
-        self.start_time_unix_nano = time.time_ns()
-
-    def histogram(self, spec: MetricSpec) -> HistogramFamily:
-        family = self._families.get(spec.name)
-        if family is None:
-            with self._lock:
-                family = self._families.setdefault(spec.name, HistogramFamily(spec))
-        return family
-
-    def families(self) -> Iterator[HistogramFamily]:
-        return iter(list(self._families.values()))
-
-    def reset(self) -> None:
-        """Forget every series (for tests; a live process never needs this).
-
-        Families stay, so wrappers holding one keep recording into the emptied store.
-        """
-        with self._lock:
-            for family in self._families.values():
-                family.clear()
-            self.start_time_unix_nano = time.time_ns()
-
-
-STORE = Store()

@@ -17,7 +17,7 @@ values are folded into per-attribute-set "retired" totals, so a counter never go
 down because a cache or an instance went away. Gauges (size, load, healthy) describe
 live objects only and disappear with them.
 
-Names are capped with :class:`~agentstat.aggregation.ValueCap` when an object
+Names are capped (:mod:`agentstat._metrics.caps`) when an object
 registers (not per collection), so one name maps to one label value for the life of
 the process and sums stay monotonic.
 """
@@ -33,8 +33,7 @@ from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from agentstat.aggregation import ValueCap
-from agentstat.config import max_error_types, max_names
+from agentstat._metrics.caps import CAPS
 from agentstat.semconv import (
     ALL_METRICS,
     BALANCER_REJECTIONS,
@@ -42,43 +41,33 @@ from agentstat.semconv import (
     CACHE_CAPACITY,
     CACHE_EVICTIONS,
     CACHE_LOOKUPS,
+    CACHE_NAME,
     CACHE_RESULT_HIT,
     CACHE_RESULT_MISS,
     CACHE_SIZE,
+    CACHE_TIER,
     EVICTION_REASON_EXPIRED,
     EVICTION_REASON_SIZE,
     INSTANCE_CAPACITY,
     INSTANCE_HEALTHY,
+    INSTANCE_ID,
     INSTANCE_LOAD,
+    POOL_NAME,
     RETRY_ATTEMPTS,
     RETRY_GIVE_UPS,
+    RETRY_TARGET,
     TIER_ALL,
     TIER_NONE,
     Kind,
     MetricSpec,
 )
 
-_MAX_NAMES = max_names()
-
-#: One capped namespace per kind of name, so many caches cannot crowd out pools.
-cap_cache_name = ValueCap(_MAX_NAMES)
-cap_pool = ValueCap(_MAX_NAMES)
-cap_instance = ValueCap(_MAX_NAMES)
-cap_target = ValueCap(_MAX_NAMES)
-#: Tier names (``Tier.name`` of a TieredCache, tier attributes of a user's tiered class).
-cap_tier = ValueCap(_MAX_NAMES)
-cap_error_type = ValueCap(max_error_types())
-
-
-def reset_caps() -> None:
-    """Forget every admitted name (for tests; objects keep the labels they have)."""
-    global cap_cache_name, cap_pool, cap_instance, cap_target, cap_tier, cap_error_type
-    cap_cache_name = ValueCap(max_names())
-    cap_pool = ValueCap(max_names())
-    cap_instance = ValueCap(max_names())
-    cap_target = ValueCap(max_names())
-    cap_tier = ValueCap(max_names())
-    cap_error_type = ValueCap(max_error_types())
+#: Cap namespaces: one per kind of name, so many caches cannot crowd out pools.
+_CACHE = CACHE_NAME
+_TIER = CACHE_TIER
+_POOL = POOL_NAME
+_INSTANCE = INSTANCE_ID
+_RETRY = RETRY_TARGET
 
 
 #: (metric name, attribute values) -> value
@@ -91,9 +80,9 @@ class CacheCounts:
     __slots__ = ("evicted_expired", "evicted_size", "hits", "misses", "name", "tier")
 
     def __init__(self, name: str, tier: str) -> None:
-        self.name = cap_cache_name(name)
+        self.name = CAPS.names(_CACHE)(name)
         # "" (no tiers) and "all" are fixed labels; any other tier name is capped
-        self.tier = tier if tier in (TIER_NONE, TIER_ALL) else cap_tier(tier)
+        self.tier = tier if tier in (TIER_NONE, TIER_ALL) else CAPS.names(_TIER)(tier)
         self.hits = 0
         self.misses = 0
         self.evicted_size = 0
@@ -139,14 +128,16 @@ class InstanceCounts:
     __slots__ = ("active", "instance", "pool", "selections")
 
     def __init__(self, pool: str, instance: str) -> None:
-        self.pool = cap_pool(pool)
-        self.instance = cap_instance(instance)
+        self.pool = CAPS.names(_POOL)(pool)
+        self.instance = CAPS.names(_INSTANCE)(instance)
         self.selections = 0
         self.active = True
 
     def labels_match(self, pool: str, instance: str) -> bool:
         """Whether this object reports under the labels ``pool`` and ``instance`` get now."""
-        return self.pool == cap_pool(pool) and self.instance == cap_instance(instance)
+        return self.pool == CAPS.names(_POOL)(pool) and self.instance == CAPS.names(_INSTANCE)(
+            instance
+        )
 
     def counters(self) -> Iterator[Point]:
         yield BALANCER_SELECTIONS, (self.pool, self.instance), self.selections
@@ -167,7 +158,7 @@ class PoolCounts:
     __slots__ = ("pool", "rejections")
 
     def __init__(self, pool: str) -> None:
-        self.pool = cap_pool(pool)
+        self.pool = CAPS.names(_POOL)(pool)
         self.rejections = 0
 
     def counters(self) -> Iterator[Point]:
@@ -183,18 +174,18 @@ class RetryCounts:
     __slots__ = ("_lock", "attempts", "give_ups", "target")
 
     def __init__(self, target: str) -> None:
-        self.target = cap_target(target)
+        self.target = CAPS.names(_RETRY)(target)
         self.attempts: dict[str, int] = {}
         self.give_ups: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def attempt(self, error_type: str) -> None:
-        error_type = cap_error_type(error_type)
+        error_type = CAPS.error_types(_RETRY)(error_type)
         with self._lock:
             self.attempts[error_type] = self.attempts.get(error_type, 0) + 1
 
     def give_up(self, error_type: str) -> None:
-        error_type = cap_error_type(error_type)
+        error_type = CAPS.error_types(_RETRY)(error_type)
         with self._lock:
             self.give_ups[error_type] = self.give_ups.get(error_type, 0) + 1
 
@@ -288,7 +279,7 @@ _retry_counts: dict[str, RetryCounts] = {}
 
 def retry_counts(target: str) -> RetryCounts:
     """The one counts object of a retry target (shared by every function naming it)."""
-    label = cap_target(target)
+    label = CAPS.names(_RETRY)(target)
     with _retry_lock:
         counts = _retry_counts.get(label)
         if counts is None:

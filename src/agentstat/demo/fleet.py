@@ -1,4 +1,4 @@
-"""``agentstat demo``: a simulated agent fleet that serves real metrics.
+"""The simulated agent fleet behind ``agentstat demo``.
 
 Each simulated task plans, looks up cached LLM responses and embeddings, calls tools,
 sends research to a balanced pool of agent instances, writes and reviews. Latencies are
@@ -17,23 +17,21 @@ import asyncio
 import contextlib
 import math
 import random
-import signal
-import sys
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import click
-
-from agentstat import semconv
-from agentstat.aggregation import STORE, HistogramSnapshot
-from agentstat.balancer import AgentInstance, BalancerError, LoadBalancer, Strategy
-from agentstat.caching import MISSING, Cache, TieredCache
-from agentstat.decorators import agent, tool
-from agentstat.exporter import DEFAULT_HOST, DEFAULT_PORT, start_metrics_server
-from agentstat.retry import retry
-
-# ------------------------------------------------------------------------ the fleet
+from agentstat import (
+    MISSING,
+    AgentInstance,
+    BalancerError,
+    Cache,
+    LoadBalancer,
+    Strategy,
+    TieredCache,
+    agent,
+    retry,
+    tool,
+)
 
 AGENTS = ("planner", "researcher", "writer", "reviewer")
 TOOLS = ("web_search", "calculator", "code_exec")
@@ -262,197 +260,3 @@ class Fleet:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
             self.balancer.close()
-
-
-# ----------------------------------------------------------------------- the summary
-
-
-def quantile(bounds: tuple[float, ...], counts: list[int], q: float) -> float:
-    """Estimate a quantile from bucket counts as PromQL's ``histogram_quantile`` does
-    (linear inside the bucket); the last finite bound when it falls in ``+Inf``."""
-    total = sum(counts)
-    if total == 0:
-        return math.nan
-    rank = q * total
-    cumulative = 0
-    for index, count in enumerate(counts):
-        if cumulative + count >= rank and count > 0:
-            if index == len(bounds):
-                return bounds[-1]
-            lower = bounds[index - 1] if index > 0 else 0.0
-            return lower + (bounds[index] - lower) * (rank - cumulative) / count
-        cumulative += count
-    return bounds[-1]
-
-
-def _delta(now: HistogramSnapshot, before: HistogramSnapshot | None) -> list[int]:
-    if before is None:
-        return list(now.bucket_counts)
-    return [a - b for a, b in zip(now.bucket_counts, before.bucket_counts, strict=True)]
-
-
-class Summary:
-    """Prints P50/P95/P99 and success rate per agent and tool over the last interval,
-    then cache hit rates and instance loads."""
-
-    def __init__(self, fleet: Fleet) -> None:
-        self.fleet = fleet
-        self._previous: dict[tuple[str, tuple], HistogramSnapshot] = {}
-        self._cache_previous: dict[str, tuple[int, int]] = {}
-
-    def render(self, elapsed: float) -> str:
-        return "\n".join([self._calls(elapsed), self._resources()])
-
-    def _hit_rate(self, label: str, hits: int, misses: int) -> str:
-        before_hits, before_misses = self._cache_previous.get(label, (0, 0))
-        self._cache_previous[label] = (hits, misses)
-        hits, misses = hits - before_hits, misses - before_misses
-        rate = 100.0 * hits / (hits + misses) if hits + misses else math.nan
-        flag = " !" if rate < semconv.CACHE_HIT_RATE_TARGET * 100 else ""
-        return f"{label} {rate:5.1f}%{flag}"
-
-    def _resources(self) -> str:
-        fleet = self.fleet
-        caches = [self._hit_rate(CACHE, fleet.responses.hits, fleet.responses.misses)]
-        caches.append(self._hit_rate(TIERED_CACHE, fleet.embeddings.hits, fleet.embeddings.misses))
-        loads = []
-        for instance in fleet.balancer.instances(POOL):
-            share = 100.0 * instance.current_load / instance.max_capacity
-            mark = "" if instance.is_healthy else " (down)"
-            loads.append(f"{instance.id} {share:3.0f}%{mark}")
-        return f"   caches: {'  '.join(caches)}\n   load:   {'  '.join(loads)}"
-
-    def _calls(self, elapsed: float) -> str:
-        rows: dict[tuple[str, str], list[list[int]]] = {}
-        errors: dict[tuple[str, str], int] = {}
-        for spec, name_attr in (
-            (semconv.AGENT_DURATION, semconv.GEN_AI_AGENT_NAME),
-            (semconv.TOOL_DURATION, semconv.GEN_AI_TOOL_NAME),
-        ):
-            for snap in STORE.histogram(spec).snapshots():
-                key = (spec.name, tuple(sorted(snap.attributes.items())))
-                counts = _delta(snap, self._previous.get(key))
-                self._previous[key] = snap
-                row = (
-                    "agent" if spec is semconv.AGENT_DURATION else "tool",
-                    snap.attributes[name_attr],
-                )
-                etype = snap.attributes.get(semconv.ERROR_TYPE, "")
-                if etype == semconv.ERROR_TYPE_CANCELLED:
-                    continue
-                rows.setdefault(row, []).append(counts)
-                if etype:
-                    errors[row] = errors.get(row, 0) + sum(counts)
-        lines = [
-            f"-- last {elapsed:.1f}s",
-            f"   {'':6} {'name':12} {'calls/s':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'success':>8}",
-        ]
-        for (kind, name), parts in sorted(rows.items()):
-            merged = [sum(column) for column in zip(*parts, strict=True)]
-            total = sum(merged)
-            if total == 0:
-                continue
-            p50, p95, p99 = (
-                quantile(semconv.DURATION_BUCKETS, merged, q) * 1000 for q in (0.5, 0.95, 0.99)
-            )
-            success = 100.0 * (total - errors.get((kind, name), 0)) / total
-            flag = " !" if p95 > semconv.LATENCY_P95_TARGET_SECONDS * 1000 or success < 99 else ""
-            lines.append(
-                f"   {kind:6} {name:12} {total / max(elapsed, 1e-9):8.1f}"
-                f" {p50:6.0f}ms {p95:6.0f}ms {p99:6.0f}ms {success:7.2f}%{flag}"
-            )
-        return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- command
-
-
-async def _main(
-    host: str,
-    port: int,
-    duration: float,
-    faults: tuple[str, ...],
-    seed: int | None,
-    rate: float,
-    interval: float,
-    summary: bool,
-) -> None:
-    fleet = Fleet(faults, seed)
-    server = start_metrics_server(port=port, host=host, service_name="agentstat-demo")
-    click.echo(f"agentstat demo: serving {server.url}  faults: {', '.join(faults) or 'none'}")
-    click.echo("Ctrl-C stops." if duration <= 0 else f"Stops after {duration:g}s or on Ctrl-C.")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
-    if duration > 0:
-        loop.call_later(duration, stop.set)
-    table = Summary(fleet)
-    runner = asyncio.create_task(fleet.run(rate, stop))
-    started = last = time.monotonic()
-    try:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            now = time.monotonic()
-            if summary:
-                click.echo(table.render(now - last))
-            last = now
-    finally:
-        stop.set()
-        await runner
-        server.shutdown()
-    click.echo(
-        f"agentstat demo: stopped after {time.monotonic() - started:.1f}s, {fleet.tasks_done} tasks"
-    )
-
-
-@click.command("demo")
-@click.option(
-    "--host", default=DEFAULT_HOST, show_default=True, help="Address to serve /metrics on."
-)
-@click.option(
-    "--port", default=DEFAULT_PORT, show_default=True, type=int, help="Port (0: any free one)."
-)
-@click.option("--duration", default=0.0, type=float, help="Seconds to run; 0 runs until Ctrl-C.")
-@click.option(
-    "--fault",
-    "faults",
-    multiple=True,
-    type=click.Choice(sorted(FAULTS)),
-    help="Break one target (repeatable): " + "; ".join(f"{k}: {v}" for k, v in FAULTS.items()),
-)
-@click.option("--seed", type=int, default=None, help="Random seed, for a repeatable run.")
-@click.option(
-    "--rate",
-    default=40.0,
-    show_default=True,
-    type=click.FloatRange(0.1, 2000),
-    help="Tasks started per second (each calls several agents and tools).",
-)
-@click.option(
-    "--interval",
-    default=5.0,
-    show_default=True,
-    type=click.FloatRange(0.1),
-    help="Seconds between summary lines.",
-)
-@click.option("--no-summary", is_flag=True, help="Do not print the live summary.")
-def demo_command(
-    host: str,
-    port: int,
-    duration: float,
-    faults: tuple[str, ...],
-    seed: int | None,
-    rate: float,
-    interval: float,
-    no_summary: bool,
-) -> None:
-    """Run a simulated agent fleet and serve its metrics on /metrics."""
-    try:
-        asyncio.run(_main(host, port, duration, faults, seed, rate, interval, not no_summary))
-    except OSError as exc:
-        raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
-    except KeyboardInterrupt:
-        sys.exit(130)

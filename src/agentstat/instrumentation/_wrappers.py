@@ -7,7 +7,7 @@ dotted path call them. A runner:
 - skips all work under ``suppress_instrumentation()``;
 - times with ``perf_counter`` (monotonic) and records into the pre-aggregated store,
   so the per-call cost is a dict lookup and a locked bucket increment, not an OTel SDK
-  ``record`` (see :mod:`agentstat.aggregation`);
+  ``record`` (see :mod:`agentstat._metrics.histograms`);
 - returns the wrapped call's value and re-raises its exception object unchanged (a bare
   ``raise``); failures inside agentstat are logged once, never raised;
 - tells cancellation (``asyncio.CancelledError``, ``GeneratorExit`` on an abandoned
@@ -22,7 +22,6 @@ import asyncio
 import functools
 import inspect
 import logging
-import threading
 from collections.abc import Callable
 from time import perf_counter
 from types import FunctionType
@@ -35,13 +34,13 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentstat import semconv
-from agentstat.aggregation import STORE, ValueCap
-from agentstat.config import max_error_types, max_names
+from agentstat._metrics.caps import CAPS
+from agentstat._metrics.store import STORE
 
 _logger = logging.getLogger(__name__)
 
-AGENT = "agent"
-TOOL = "tool"
+AGENT = semconv.AGENT
+TOOL = semconv.TOOL
 
 # opentelemetry-instrumentation's is_instrumentation_enabled() reads the context twice
 # (~350 ns); one read of the current context and two dict lookups does the same job.
@@ -62,46 +61,6 @@ def set_tracer(tracer: trace.Tracer | None) -> None:
     """Open spans through ``tracer`` from now on (None: no spans, no cost)."""
     global _tracer
     _tracer = tracer
-
-
-class _Caps:
-    """Per-metric caps on distinct names and error types, created on first use."""
-
-    def __init__(self) -> None:
-        self._caps: dict[tuple[str, str], ValueCap] = {}
-        self._lock = threading.Lock()
-
-    def get(self, metric: str, what: str) -> ValueCap:
-        cap = self._caps.get((metric, what))
-        if cap is None:
-            with self._lock:
-                cap = self._caps.get((metric, what))
-                if cap is None:
-                    limit = max_names() if what == "name" else max_error_types()
-                    cap = self._caps[(metric, what)] = ValueCap(limit)
-        return cap
-
-    def reset(self) -> None:
-        with self._lock:
-            self._caps.clear()
-
-
-CAPS = _Caps()
-
-_KINDS = {
-    AGENT: (
-        semconv.AGENT_DURATION,
-        semconv.AGENT_TIME_TO_FIRST_CHUNK,
-        semconv.OPERATION_INVOKE_AGENT,
-        semconv.GEN_AI_AGENT_NAME,
-    ),
-    TOOL: (
-        semconv.TOOL_DURATION,
-        semconv.TOOL_TIME_TO_FIRST_CHUNK,
-        semconv.OPERATION_EXECUTE_TOOL,
-        semconv.GEN_AI_TOOL_NAME,
-    ),
-}
 
 
 def error_type(exc: BaseException) -> str:
@@ -128,19 +87,19 @@ class Recorder:
                  "kind", "name", "span_attributes", "span_name")  # fmt: skip
 
     def __init__(self, kind: str, name: str) -> None:
-        if kind not in _KINDS:
-            raise ValueError(f"kind must be {AGENT!r} or {TOOL!r}, not {kind!r}")
+        record = semconv.operation(kind)  # ValueError for an unknown kind
         if not isinstance(name, str) or not name:
             raise ValueError(f"an {kind} name must be a non-empty string, not {name!r}")
-        duration, ttfc, operation, name_attribute = _KINDS[kind]
+        duration, ttfc = record.duration, record.time_to_first_chunk
+        operation, name_attribute = record.operation_name, record.name_attribute
         self.kind = kind
-        self.name = CAPS.get(duration.name, "name")(name)
+        self.name = CAPS.names(duration.name)(name)
         self._family = STORE.histogram(duration)
         self._lookup = self._family.lookup
         self._ok_key = (operation, self.name, "")
         self._ttfc_family = STORE.histogram(ttfc)
         self._ttfc_key = (operation, self.name)
-        self._errors = CAPS.get(duration.name, "error")
+        self._errors = CAPS.error_types(duration.name)
         self.span_name = f"{operation} {self.name}"
         self.span_attributes = {
             semconv.GEN_AI_OPERATION_NAME: operation,

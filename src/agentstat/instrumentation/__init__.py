@@ -40,11 +40,12 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from agentstat import _bridge, _wrappers
-from agentstat._targets import Patcher
-from agentstat.config import KINDS, Config, Target, load_config, parse_entries
+from agentstat._metrics import bridge as _bridge
 from agentstat.errors import ConfigError, TargetError
-from agentstat.package import _instruments
+from agentstat.instrumentation import _wrappers
+from agentstat.instrumentation.config import KINDS, Config, Target, load_config, parse_entries
+from agentstat.instrumentation.package import _instruments
+from agentstat.instrumentation.patcher import Patcher
 from agentstat.version import __version__
 
 _logger = logging.getLogger("agentstat")
@@ -85,13 +86,15 @@ def _config_from_kwargs(kwargs: dict[str, Any]) -> Config:
 
 
 def _patch_cache_class(cls: type, name: str) -> list[tuple[Any, str]]:
-    from agentstat._class_patches import patch_cache_class  # only when caches are configured
+    from agentstat.instrumentation.user_caches import (
+        patch_cache_class,  # only when caches are configured
+    )
 
     return patch_cache_class(cls, name)
 
 
 def _patch_balancer_class(cls: type, name: str) -> list[tuple[Any, str]]:
-    from agentstat._class_patches import patch_balancer_class
+    from agentstat.instrumentation.user_balancers import patch_balancer_class
 
     return patch_balancer_class(cls, name)
 
@@ -139,7 +142,7 @@ class AgentstatInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def bind_meter_provider(self, meter_provider: Any) -> None:
         """Export agentstat's metrics through ``meter_provider`` too (idempotent per provider)."""
-        from agentstat import _runtime_metrics
+        from agentstat._metrics import counts as _runtime_metrics
 
         producer = _bridge.attach(meter_provider)
         if producer is not None:

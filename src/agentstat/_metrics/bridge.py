@@ -32,7 +32,8 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from agentstat.aggregation import STORE, HistogramSnapshot, Store
+from agentstat._metrics.histograms import HistogramSnapshot
+from agentstat._metrics.store import STORE, Store
 from agentstat.version import __version__
 
 _logger = logging.getLogger(__name__)

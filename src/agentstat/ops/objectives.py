@@ -1,8 +1,8 @@
-"""One description of the performance targets, read by the rule and dashboard generators
+"""One description of the performance objectives, read by the rule and dashboard generators
 and by ``agentstat check``.
 
-Everything a user may want to change for their own fleet lives in :class:`Targets`:
-thresholds (defaulting to the seed card's table in :mod:`agentstat.semconv`), windows,
+Everything a user may want to change for their own fleet lives in :class:`Objectives`:
+thresholds (defaulting to the table below), windows,
 ``for:`` durations, label selectors, labels to keep when aggregating, and the
 minimum traffic below which an alert stays quiet. It is validated on construction, so a
 bad setting fails with a message naming it instead of producing rules that never fire.
@@ -23,6 +23,15 @@ RUNBOOK_URL_BASE = "https://github.com/agentstat/agentstat/blob/main/docs/runboo
 #: Stable dashboard uids, so links and provisioning survive regeneration.
 DASHBOARD_UID_AGENTS = "agentstat-agents"
 DASHBOARD_UID_RESOURCES = "agentstat-resources"
+
+#: The performance objectives agentstat ships, and the alert thresholds beside them.
+LATENCY_P95_TARGET_SECONDS = 0.5
+LATENCY_P95_ALERT_SECONDS = 1.0
+SUCCESS_RATE_TARGET = 0.99
+SUCCESS_RATE_ALERT = 0.95
+CACHE_HIT_RATE_TARGET = 0.80
+CACHE_HIT_RATE_ALERT = 0.50
+INSTANCE_LOAD_ALERT = 0.80
 
 SEVERITY_CRITICAL = "critical"
 SEVERITY_WARNING = "warning"
@@ -70,7 +79,7 @@ SRE_WORKBOOK_BURN_RATES: tuple[BurnRate, ...] = (
 
 
 @dataclass(frozen=True)
-class Targets:
+class Objectives:
     """Thresholds, windows and selectors for agentstat's rules, dashboards and check.
 
     Ratios are fractions (0.99, not 99). ``selector`` is a PromQL matcher list added to
@@ -81,14 +90,14 @@ class Targets:
     the instances *it* sees as healthy.
     """
 
-    latency_p95_target_seconds: float = semconv.LATENCY_P95_TARGET_SECONDS
-    latency_p95_alert_seconds: float = semconv.LATENCY_P95_ALERT_SECONDS
+    latency_p95_target_seconds: float = LATENCY_P95_TARGET_SECONDS
+    latency_p95_alert_seconds: float = LATENCY_P95_ALERT_SECONDS
     latency_quantile: float = 0.95
-    success_rate_target: float = semconv.SUCCESS_RATE_TARGET
-    success_rate_alert: float = semconv.SUCCESS_RATE_ALERT
-    cache_hit_rate_target: float = semconv.CACHE_HIT_RATE_TARGET
-    cache_hit_rate_alert: float = semconv.CACHE_HIT_RATE_ALERT
-    instance_load_alert: float = semconv.INSTANCE_LOAD_ALERT
+    success_rate_target: float = SUCCESS_RATE_TARGET
+    success_rate_alert: float = SUCCESS_RATE_ALERT
+    cache_hit_rate_target: float = CACHE_HIT_RATE_TARGET
+    cache_hit_rate_alert: float = CACHE_HIT_RATE_ALERT
+    instance_load_alert: float = INSTANCE_LOAD_ALERT
 
     #: Tiers whose hit rate is judged: an untiered cache ("") and a tiered cache as a
     #: whole ("all"). One tier's own hit rate is a diagnostic, not the target: a lower
@@ -236,3 +245,7 @@ class Targets:
     def runbook_url(self, alert: str) -> str:
         """Where the runbook section of ``alert`` lives."""
         return f"{self.runbook_url_base}#{alert.lower()}"
+
+
+#: The name this class had before 0.2; kept so existing code keeps working.
+Targets = Objectives

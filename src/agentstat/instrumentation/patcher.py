@@ -24,9 +24,9 @@ from typing import Any
 
 import wrapt
 
-from agentstat import _wrappers
-from agentstat.config import Target
 from agentstat.errors import TargetError
+from agentstat.instrumentation import _wrappers
+from agentstat.instrumentation.config import Target
 
 _logger = logging.getLogger("agentstat")
 _ABSENT = object()
