@@ -23,7 +23,7 @@ from benchmarks._harness import Mode, Report, Row
 from benchmarks.scrape import agentstat_registry
 
 SECTION = "accuracy"
-SEED = 424242
+LIST = 424242
 MU = math.log(0.2)
 SIGMA = 1.0
 QUANTILES = (0.5, 0.95, 0.99)
@@ -70,7 +70,7 @@ def _exported_buckets(sample: list[float]) -> list[tuple[float, float]]:
 
 def run(mode: Mode, report: Report) -> None:
     """Compare bucket-derived quantiles and threshold fractions with the exact ones."""
-    rng = random.Random(SEED)
+    rng = random.Random(LIST)
     sample = [rng.lognormvariate(MU, SIGMA) for _ in range(mode.accuracy_samples)]
     ordered = sorted(sample)
     buckets = _exported_buckets(sample)

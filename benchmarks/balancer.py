@@ -1,12 +1,12 @@
-"""Acquire + release per strategy at 10, 1000 and 10 000 instances, vs the seed's O(n).
+"""Acquire + release per strategy at 10, 1000 and 10 000 instances, vs the list-based O(n).
 
 Every pool is half loaded before timing (5 of each instance's 10 slots taken, through
 the balancer itself), so a selection works against a realistic mix rather than an idle
 pool. One op is ``with lb.acquire(pool): pass`` (agentstat: choose, count the selection,
-release on exit) and ``lb.try_acquire`` + ``lb.release``; the seed baseline
-(benchmarks/_seed.py) is its ``acquire`` + ``release``, which filters every instance on
-every call. The seed has no power-of-two-choices strategy; that row's ratio is to the
-seed's least-loaded selection, the strategy it replaces. Target: ≤ 3 µs at 1000.
+release on exit) and ``lb.try_acquire`` + ``lb.release``; the list-based baseline
+(benchmarks/_list_based.py) is its ``acquire`` + ``release``, which filters every instance on
+every call. The list-based balancer has no power-of-two-choices strategy; that row's ratio is to the
+list-based least-loaded selection, the strategy it replaces. Target: ≤ 3 µs at 1000.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 
 from agentstat.runtime.balancer import AgentInstance, LoadBalancer, Strategy
 from benchmarks._harness import Case, Mode, Report, Row, measure, stmt_runner
-from benchmarks._seed import seed_balancer
+from benchmarks._list_based import list_balancer
 
 SECTION = "balancer"
 POOL = "bench"
@@ -24,8 +24,8 @@ PRELOAD = CAPACITY // 2
 LIMIT_NS = 3_000.0
 LIMIT_SIZE = 1_000
 
-#: agentstat strategy -> the seed strategy it is compared with.
-SEED_FOR = {
+#: agentstat strategy -> the list-based strategy it is compared with.
+LIST_FOR = {
     Strategy.ROUND_ROBIN: "round_robin",
     Strategy.LEAST_LOADED: "least_loaded",
     Strategy.WEIGHTED: "weighted",
@@ -46,20 +46,23 @@ def _balancer(strategy: Strategy, size: int) -> tuple[LoadBalancer, float]:
 
 
 def run(mode: Mode, report: Report) -> None:
-    """Time every strategy at every size beside the seed's scan; evaluate the target."""
+    """Time every strategy at every size beside the list-based scan; evaluate the target."""
     for size in mode.balancer_sizes:
         cases = []
-        for seed_strategy in dict.fromkeys(SEED_FOR.values()):
-            seed = seed_balancer(seed_strategy, size)
-            for instance in seed.instances:  # the same half load, set directly: its
+        for list_strategy in dict.fromkeys(LIST_FOR.values()):
+            baseline = list_balancer(list_strategy, size)
+            for instance in baseline.instances:  # the same half load, set directly: its
                 instance.current_load = PRELOAD  # O(n) acquire would take minutes at 10k
-            ns = {"a": seed.acquire, "r": seed.release}
+            ns = {"a": baseline.acquire, "r": baseline.release}
             cases.append(
-                Case(f"{size:,} instances: seed O(n) {seed_strategy}", stmt_runner("r(a())", ns))
+                Case(
+                    f"{size:,} instances: list-based O(n) {list_strategy}",
+                    stmt_runner("r(a())", ns),
+                )
             )
         setup = []
         for strategy in Strategy:
-            base = f"{size:,} instances: seed O(n) {SEED_FOR[strategy]}"
+            base = f"{size:,} instances: list-based O(n) {LIST_FOR[strategy]}"
             # One balancer serves both rows: each op leaves the pool as it found it.
             lb, registered = _balancer(strategy, size)
             setup.append(
@@ -95,12 +98,14 @@ def run(mode: Mode, report: Report) -> None:
         value = report.find(
             SECTION, f"{LIMIT_SIZE:,} instances: agentstat {strategy.value}, with acquire()"
         ).value
-        seed = report.find(SECTION, f"{LIMIT_SIZE:,} instances: seed O(n) {SEED_FOR[strategy]}")
+        baseline = report.find(
+            SECTION, f"{LIMIT_SIZE:,} instances: list-based O(n) {LIST_FOR[strategy]}"
+        )
         report.target(
             SECTION,
             f"{strategy.value} acquire+release at {LIMIT_SIZE:,}",
             f"{value:,.0f} ns",
             f"≤ {LIMIT_NS:,.0f} ns",
             value <= LIMIT_NS,
-            f"seed O(n) {SEED_FOR[strategy]}: {seed.value / 1e3:,.1f} µs",
+            f"list-based O(n) {LIST_FOR[strategy]}: {baseline.value / 1e3:,.1f} µs",
         )

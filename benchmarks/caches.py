@@ -7,7 +7,7 @@ cycle over 2× the capacity in pre-built string keys (so under LRU every lookup 
 and hits and misses pay the same key-fetching cost). Baselines, all in the same run:
 ``OrderedDict`` with ``get`` + ``move_to_end`` (the least an LRU can do in Python),
 cachetools ``LRUCache``/``TTLCache``, ``functools.lru_cache`` (C code), and the
-seed card's O(n) list-based LRU (benchmarks/_seed.py). Every number includes fetching
+an O(n) list-based LRU (benchmarks/_list_based.py). Every number includes fetching
 the next key from an iterator; that cost is its own row ("key iteration only").
 
 agentstat's caches always count (there is no switch: the count is one integer bump the
@@ -30,8 +30,8 @@ import cachetools
 
 from agentstat import MISSING, Cache, Tier, TieredCache, cached
 from benchmarks._harness import Case, Mode, Report, Runner, measure, stmt_runner
-from benchmarks._seed import MISSING as SEED_MISSING
-from benchmarks._seed import SeedLRU, SeedTiered
+from benchmarks._list_based import MISSING as LIST_MISSING
+from benchmarks._list_based import ListLRU, ListTiered
 
 SECTION = "caches"
 TTL = 300.0
@@ -46,8 +46,8 @@ ODICT = "OrderedDict get+move_to_end"
 LRU = "agentstat Cache (LRU, counted)"
 TTL_CACHE = f"agentstat Cache ttl={TTL:g} (LRU+TTL, counted)"
 DECORATOR = "agentstat @cached"
-SEED = "seed O(n) LRU"
-SEED_TIERS = "seed 3×O(n) LRU tiers"
+LIST = "list-based O(n) LRU"
+LIST_TIERS = "list-based 3×O(n) LRU tiers"
 TIERED = "agentstat TieredCache (counted)"
 COUNTING = "counting alone: self._counts.hits += 1"
 FLOOR = "floor: a Python get() method on an OrderedDict"
@@ -124,9 +124,9 @@ def _cached_function(size: int, keys: list[str]) -> Callable[[Hashable], Hashabl
 def _get_put_factories(size: int) -> list[tuple[str, Callable[[], Any], Any]]:
     """(label, new empty cache, miss sentinel) for caches with ``get(k, d)`` + a put."""
     return [
-        ("cachetools LRUCache", lambda: cachetools.LRUCache(size), SEED_MISSING),
-        ("cachetools TTLCache", lambda: cachetools.TTLCache(size, TTL), SEED_MISSING),
-        (SEED, lambda: SeedLRU(size, TTL), SEED_MISSING),
+        ("cachetools LRUCache", lambda: cachetools.LRUCache(size), LIST_MISSING),
+        ("cachetools TTLCache", lambda: cachetools.TTLCache(size, TTL), LIST_MISSING),
+        (LIST, lambda: ListLRU(size, TTL), LIST_MISSING),
         (LRU, lambda: Cache(size, name="bench-lru"), MISSING),
         (TTL_CACHE, lambda: Cache(size, TTL, name="bench-ttl"), MISSING),
     ]
@@ -184,7 +184,8 @@ def plain_cases(size: int) -> tuple[list[Case], list[Case]]:
 
 
 def tiered_cases(size: int) -> list[Case]:
-    """Hot-tier hits and miss+put of agentstat's tiered cache and the seed's (10/30/60 %)."""
+    """Hot-tier hits and miss+put of agentstat's tiered cache and the list-based tiers
+    (10/30/60 %)."""
     hot, warm = size // 10, size * 3 // 10
     cold = size - hot - warm
     hot_keys = _keys(hot)
@@ -192,10 +193,10 @@ def tiered_cases(size: int) -> list[Case]:
     tiers = (Tier("hot", hot, 300.0), Tier("warm", warm, 1800.0), Tier("cold", cold, 3600.0))
     cases: list[Case] = []
     for label, factory, sentinel in (
-        (SEED_TIERS, lambda: SeedTiered(hot, warm, cold), SEED_MISSING),
+        (LIST_TIERS, lambda: ListTiered(hot, warm, cold), LIST_MISSING),
         (TIERED, lambda: TieredCache(tiers, name="bench-tiered"), MISSING),
     ):
-        base = None if label == SEED_TIERS else SEED_TIERS
+        base = None if label == LIST_TIERS else LIST_TIERS
         cache = factory()
         _fill(cache.put, hot_keys)
         cases.append(
@@ -256,7 +257,7 @@ def _timed(mode: Mode, report: Report) -> None:
         s, b = f"{small:,}", f"{large:,}"
         growth = value[f"{b} hit: {TTL_CACHE}"] / value[f"{s} hit: {TTL_CACHE}"]
         odict_growth = value[f"{b} hit: {ODICT}"] / value[f"{s} hit: {ODICT}"]
-        seed_growth = value[f"{b} hit: {SEED}"] / value[f"{s} hit: {SEED}"]
+        list_growth = value[f"{b} hit: {LIST}"] / value[f"{s} hit: {LIST}"]
         limit = max(FLAT_FACTOR, odict_growth)
         report.target(
             SECTION,
@@ -264,5 +265,5 @@ def _timed(mode: Mode, report: Report) -> None:
             f"{growth:.2f}×",
             f"≤ {limit:.2f}× (max of {FLAT_FACTOR:g}× and OrderedDict's own growth)",
             growth <= limit,
-            f"OrderedDict {odict_growth:.2f}×, seed O(n) LRU {seed_growth:.1f}×",
+            f"OrderedDict {odict_growth:.2f}×, list-based O(n) LRU {list_growth:.1f}×",
         )

@@ -7,8 +7,8 @@ distinct agent names (a bug that puts a request id into the name) end in at most
 ``DEFAULT_MAX_NAMES`` series plus one ``_OTHER``. RSS comes from /proc/self/statm and
 is reported as growth from a baseline taken just before each step. This section runs
 first (see ``benchmarks.SECTIONS``): in a heap that other sections had grown and freed,
-new objects would fill the freed room and RSS would not move. The seed card's
-collector, which keeps every duration, is measured last: its growth is the check that
+new objects would fill the freed room and RSS would not move. A naive collector, which keeps every
+duration, is measured last: its growth is the check that
 this process can see growth at all.
 """
 
@@ -22,7 +22,7 @@ from agentstat import semconv
 from agentstat._metrics.store import STORE
 from benchmarks import _timed
 from benchmarks._harness import Mode, Report, Row, rss_bytes
-from benchmarks._seed import SeedCollector
+from benchmarks._list_based import ListCollector
 
 SECTION = "memory"
 AGENTS = 50
@@ -112,22 +112,22 @@ def run(mode: Mode, report: Report) -> None:
     del functions
     STORE.reset()
 
-    seed = SeedCollector()
+    baseline = ListCollector()
     before = _settled_rss()
     calls = mode.memory_calls[0]
-    seed_names = [f"mem-agent-{i:02d}" for i in range(AGENTS)]
+    baseline_names = [f"mem-agent-{i:02d}" for i in range(AGENTS)]
     for k in range(calls // AGENTS):
-        for name in seed_names:
-            seed.record(name, k * 1e-9)  # a new float per call, as a measured duration is
+        for name in baseline_names:
+            baseline.record(name, k * 1e-9)  # a new float per call, as a measured duration is
     growth = (_settled_rss() - before) / MIB
     report.add(
         Row(
             SECTION,
-            f"seed collector: RSS growth after {calls:,} calls",
+            f"list-keeping collector: RSS growth after {calls:,} calls",
             growth,
             "MiB",
             note="keeps every duration (baseline)",
         )
     )
-    del seed
+    del baseline
     gc.collect()

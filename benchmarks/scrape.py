@@ -25,13 +25,13 @@ from agentstat._metrics.store import Store
 from benchmarks._harness import Case, Mode, Report, Row, measure, stmt_runner
 
 SECTION = "scrape"
-SEED = 20261128
+LIST = 20261128
 OBSERVATIONS_PER_SERIES = 20
 SPEC = semconv.AGENT_DURATION
 
 
 def _observations(series: int) -> list[tuple[str, float]]:
-    rng = random.Random(SEED)
+    rng = random.Random(LIST)
     return [
         (f"agent-{i:05d}", rng.lognormvariate(-1.6, 1.0))
         for i in range(series)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +18,15 @@ from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
+#: Test applications, as files: ``tests/apps/<name>/``, copied into a temp dir per test.
+APPS = Path(__file__).resolve().parent / "apps"
 BIN = Path(sys.executable).parent
+
+
+def copy_app(name: str, destination: Path) -> Path:
+    """Copy the test application ``tests/apps/<name>/`` into ``destination``; return it."""
+    shutil.copytree(APPS / name, destination, dirs_exist_ok=True)
+    return destination
 
 
 def free_port() -> int:

@@ -14,19 +14,7 @@ import agentstat.testing
 from agentstat import MISSING, Cache, Tier, TieredCache, cached
 from agentstat._metrics import counts as _runtime_metrics
 from agentstat.semconv import CACHE_LOOKUPS, OTHER
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from agentstat.testing import FakeClock
 
 
 @pytest.fixture

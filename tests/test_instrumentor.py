@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import shutil
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,53 +19,22 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry, generate_latest
 
+import agentstat.testing
 from agentstat import semconv
 from agentstat.errors import TargetError
 from agentstat.instrumentation import AgentstatInstrumentor
-from tests.metrics_util import calls, points
+from tests.helpers import APPS
+from tests.metrics_util import points
 
 AGENT = semconv.AGENT_DURATION
 TOOL = semconv.TOOL_DURATION
-
-APP = '''
-"""A user's agents, written with no knowledge of agentstat."""
-import asyncio
-
-
-def plan(task):
-    """Plan a task."""
-    if task == "fail":
-        raise ValueError(task)
-    return f"plan:{task}"
-
-
-async def search(query):
-    await asyncio.sleep(0)
-    return [query]
-
-
-class Researcher:
-    def run(self, topic):
-        return f"{self.__class__.__name__}:{topic}"
-
-    @staticmethod
-    def helper(x):
-        return x * 2
-
-    @classmethod
-    def build(cls, x):
-        return cls, x
-
-
-NOT_CALLABLE = 42
-'''
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[str]:
     """A fresh importable module ``usersapp_<n>`` for each test."""
     name = f"usersapp_{abs(hash(tmp_path)) % 10**8}"
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(APP))
+    shutil.copy(APPS / "usersapp" / "usersapp.py", tmp_path / f"{name}.py")
     sys.path.insert(0, str(tmp_path))
     try:
         yield name
@@ -95,12 +64,12 @@ def test_functions_methods_static_and_class_methods_are_wrapped_by_path(
     assert asyncio.run(module.search("q")) == ["q"]
     assert inspect.iscoroutinefunction(module.search)
     assert module.plan.__doc__ == "Plan a task."
-    assert calls(AGENT, "plan") == 1
-    assert calls(AGENT, "plan", "ValueError") == 1
-    assert calls(AGENT, "researcher") == 1
-    assert calls(AGENT, "Researcher.helper") == 2
-    assert calls(TOOL, "web_search") == 1
-    assert calls(TOOL, "Researcher.build") == 1
+    assert agentstat.testing.calls("agent", "plan") == 1
+    assert agentstat.testing.calls("agent", "plan", "ValueError") == 1
+    assert agentstat.testing.calls("agent", "researcher") == 1
+    assert agentstat.testing.calls("agent", "Researcher.helper") == 2
+    assert agentstat.testing.calls("tool", "web_search") == 1
+    assert agentstat.testing.calls("tool", "Researcher.build") == 1
 
 
 def test_module_imported_after_instrumentation_is_wrapped_on_import(app, meter_provider) -> None:
@@ -109,7 +78,7 @@ def test_module_imported_after_instrumentation_is_wrapped_on_import(app, meter_p
     AgentstatInstrumentor().instrument(meter_provider=meter_provider, agents=[f"{app}:plan"])
     module = importlib.import_module(app)
     module.plan("late")
-    assert calls(AGENT, "plan") == 1
+    assert agentstat.testing.calls("agent", "plan") == 1
 
 
 def test_uninstrument_restores_the_originals(app, meter_provider) -> None:
@@ -129,7 +98,7 @@ def test_uninstrument_restores_the_originals(app, meter_provider) -> None:
     for name, raw in before.items():
         assert module.Researcher.__dict__[name] is raw
     module.plan("x")
-    assert calls(AGENT, "plan") == 0
+    assert agentstat.testing.calls("agent", "plan") == 0
 
 
 def test_instrumenting_twice_wraps_once(app, meter_provider) -> None:
@@ -141,8 +110,8 @@ def test_instrumenting_twice_wraps_once(app, meter_provider) -> None:
     )
     instrumentor.instrument(meter_provider=meter_provider, agents=[f"{app}:plan"])
     module.plan("x")
-    assert calls(AGENT, "plan") == 1
-    assert calls(AGENT, "again") == 0
+    assert agentstat.testing.calls("agent", "plan") == 1
+    assert agentstat.testing.calls("agent", "again") == 0
 
 
 def test_bad_targets_log_one_line_each_and_good_ones_still_work(
@@ -174,7 +143,7 @@ def test_bad_targets_log_one_line_each_and_good_ones_still_work(
     for fragment in expected:
         assert any(fragment in m for m in messages), (fragment, messages)
     module.plan("x")
-    assert calls(AGENT, "plan") == 1
+    assert agentstat.testing.calls("agent", "plan") == 1
 
 
 def test_strict_mode_raises_on_the_first_bad_target(app, meter_provider) -> None:
@@ -299,5 +268,5 @@ def test_decorated_function_also_listed_by_path_is_recorded_once(tmp_path, meter
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop(name, None)
-    assert calls(AGENT, "planner") == 1
-    assert calls(AGENT, "other") == 0
+    assert agentstat.testing.calls("agent", "planner") == 1
+    assert agentstat.testing.calls("agent", "other") == 0

@@ -4,73 +4,20 @@ a small app that imports its agents only after start-up, and /metrics read over 
 from __future__ import annotations
 
 import socket
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from agentstat import semconv
-from tests.helpers import BIN, clean_env, free_port, run_instrumented_app
+from tests.helpers import BIN, clean_env, copy_app, free_port, run_instrumented_app
 
 AGENT = semconv.AGENT_DURATION
 TOOL = semconv.TOOL_DURATION
 
-AGENTS_MODULE = """
-import time
-
-
-def plan(task):
-    if task.startswith("bad"):
-        raise ValueError(task)
-    if task.startswith("key"):
-        raise KeyError(task)
-    return task
-
-
-class Researcher:
-    def run(self, seconds):
-        time.sleep(seconds)
-        return seconds
-
-
-def search(query):
-    return [query]
-"""
-
-APP = '''
-"""Starts, then imports its agents (after instrumentation was set up), then works."""
-import importlib
-import pathlib
-import sys
-import time
-
-agents = importlib.import_module("fleet_agents")
-for i in range(5):
-    agents.plan(f"ok-{i}")
-for i in range(3):
-    try:
-        agents.plan(f"bad-{i}")
-    except ValueError:
-        pass
-try:
-    agents.plan("key")
-except KeyError:
-    pass
-researcher = agents.Researcher()
-researcher.run(0.6)
-researcher.run(0.3)
-for i in range(4):
-    agents.search(i)
-pathlib.Path(sys.argv[1]).write_text("done")
-time.sleep(120)
-'''
-
 
 @pytest.fixture
 def app_dir(tmp_path: Path) -> Path:
-    (tmp_path / "fleet_agents.py").write_text(textwrap.dedent(AGENTS_MODULE))
-    (tmp_path / "app.py").write_text(textwrap.dedent(APP))
-    return tmp_path
+    return copy_app("zero_code", tmp_path)
 
 
 def _labels(name_label: str, name: str, operation: str, error: str = "", le: str | None = None):

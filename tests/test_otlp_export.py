@@ -4,7 +4,6 @@ to an OTLP/HTTP receiver (standing in for an OpenTelemetry Collector) on loopbac
 from __future__ import annotations
 
 import gzip
-import textwrap
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,26 +14,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from agentstat import semconv
-from tests.helpers import BIN, clean_env, running
-
-APP = """
-import sys, time, fleet_agents
-for i in range(7):
-    fleet_agents.plan(i)
-try:
-    fleet_agents.plan(-1)
-except ValueError:
-    pass
-open(sys.argv[1], "w").write("done")
-time.sleep(120)
-"""
-
-AGENTS = """
-def plan(i):
-    if i < 0:
-        raise ValueError(i)
-    return i
-"""
+from tests.helpers import BIN, clean_env, copy_app, running
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -77,8 +57,7 @@ def _agent_points(requests: list[ExportMetricsServiceRequest]) -> dict[str, int]
 
 def test_histograms_reach_an_otlp_collector(tmp_path: Path) -> None:
     """With OTEL_METRICS_EXPORTER=otlp over HTTP, the collector receives exact counts."""
-    (tmp_path / "fleet_agents.py").write_text(textwrap.dedent(AGENTS))
-    (tmp_path / "app.py").write_text(textwrap.dedent(APP))
+    copy_app("otlp", tmp_path)
     _Receiver.requests = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

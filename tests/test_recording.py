@@ -13,9 +13,9 @@ import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 import agentstat
+import agentstat.testing
 from agentstat import semconv
 from agentstat._metrics.store import STORE
-from tests.metrics_util import calls, stored
 
 AGENT = semconv.AGENT_DURATION
 TOOL = semconv.TOOL_DURATION
@@ -34,7 +34,7 @@ def test_return_value_is_the_same_object() -> None:
         return sentinel
 
     assert run() is sentinel
-    assert calls(AGENT, "a") == 1
+    assert agentstat.testing.calls("agent", "a") == 1
 
 
 def test_exception_is_the_same_object_with_its_traceback() -> None:
@@ -52,8 +52,8 @@ def test_exception_is_the_same_object_with_its_traceback() -> None:
     assert info.value is raised[0]
     frames = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
     assert frames[-1] == "run"
-    assert calls(AGENT, "a", "Boom") == 1
-    assert calls(AGENT, "a") == 0
+    assert agentstat.testing.calls("agent", "a", "Boom") == 1
+    assert agentstat.testing.calls("agent", "a") == 0
 
 
 def test_metadata_signature_and_coroutine_flag_are_preserved() -> None:
@@ -69,7 +69,7 @@ def test_metadata_signature_and_coroutine_flag_are_preserved() -> None:
     assert inspect.signature(wrapped) == inspect.signature(original)
     assert inspect.iscoroutinefunction(wrapped)
     assert asyncio.run(wrapped("q", limit=2)) == ["q", "q"]
-    assert calls(TOOL, "web_search") == 1
+    assert agentstat.testing.calls("tool", "web_search") == 1
 
 
 def test_bare_decorator_names_the_agent_by_qualname() -> None:
@@ -80,7 +80,7 @@ def test_bare_decorator_names_the_agent_by_qualname() -> None:
         return 1
 
     planner()
-    assert calls(AGENT, planner.__qualname__) == 1
+    assert agentstat.testing.calls("agent", planner.__qualname__) == 1
 
 
 def test_bad_decorator_arguments_raise_clear_errors() -> None:
@@ -122,8 +122,8 @@ def test_cancelled_coroutine_is_recorded_as_cancelled_not_failed() -> None:
             await task
 
     asyncio.run(main())
-    assert calls(AGENT, "slow", semconv.ERROR_TYPE_CANCELLED) == 1
-    assert calls(AGENT, "slow") == 0
+    assert agentstat.testing.calls("agent", "slow", semconv.ERROR_TYPE_CANCELLED) == 1
+    assert agentstat.testing.calls("agent", "slow") == 0
 
 
 def test_generator_duration_covers_the_stream_and_first_chunk_is_timed() -> None:
@@ -144,8 +144,13 @@ def test_generator_duration_covers_the_stream_and_first_chunk_is_timed() -> None
     with pytest.raises(StopIteration) as stop:
         next(gen)
     assert stop.value.value == "done"
-    assert calls(AGENT, "streamer") == 1
-    assert calls(semconv.AGENT_TIME_TO_FIRST_CHUNK, "streamer") == 1
+    assert agentstat.testing.calls("agent", "streamer") == 1
+    assert (
+        agentstat.testing.sample(
+            semconv.AGENT_TIME_TO_FIRST_CHUNK, {semconv.GEN_AI_AGENT_NAME: "streamer"}
+        )
+        == 1
+    )
 
 
 def test_generator_send_and_throw_are_forwarded() -> None:
@@ -165,7 +170,7 @@ def test_generator_send_and_throw_are_forwarded() -> None:
     assert gen.send("hi") == "hi"
     assert gen.throw(KeyError("k")) == "handled"
     gen.close()
-    assert calls(AGENT, "echo", semconv.ERROR_TYPE_CANCELLED) == 1
+    assert agentstat.testing.calls("agent", "echo", semconv.ERROR_TYPE_CANCELLED) == 1
 
 
 def test_abandoned_generator_is_recorded_as_cancelled() -> None:
@@ -178,8 +183,8 @@ def test_abandoned_generator_is_recorded_as_cancelled() -> None:
     gen = stream()
     next(gen)
     gen.close()
-    assert calls(AGENT, "streamer", semconv.ERROR_TYPE_CANCELLED) == 1
-    assert calls(AGENT, "streamer") == 0
+    assert agentstat.testing.calls("agent", "streamer", semconv.ERROR_TYPE_CANCELLED) == 1
+    assert agentstat.testing.calls("agent", "streamer") == 0
 
 
 def test_async_generator_stream_failure_and_abandon() -> None:
@@ -205,10 +210,15 @@ def test_async_generator_stream_failure_and_abandon() -> None:
         await gen.aclose()
 
     asyncio.run(main())
-    assert calls(AGENT, "astream") == 1
-    assert calls(AGENT, "astream", "Boom") == 1
-    assert calls(AGENT, "astream", semconv.ERROR_TYPE_CANCELLED) == 1
-    assert calls(semconv.AGENT_TIME_TO_FIRST_CHUNK, "astream") == 3
+    assert agentstat.testing.calls("agent", "astream") == 1
+    assert agentstat.testing.calls("agent", "astream", "Boom") == 1
+    assert agentstat.testing.calls("agent", "astream", semconv.ERROR_TYPE_CANCELLED) == 1
+    assert (
+        agentstat.testing.sample(
+            semconv.AGENT_TIME_TO_FIRST_CHUNK, {semconv.GEN_AI_AGENT_NAME: "astream"}
+        )
+        == 3
+    )
 
 
 def test_async_generator_asend_and_athrow_are_forwarded() -> None:
@@ -231,7 +241,7 @@ def test_async_generator_asend_and_athrow_are_forwarded() -> None:
         await gen.aclose()
 
     asyncio.run(main())
-    assert calls(AGENT, "aecho", semconv.ERROR_TYPE_CANCELLED) == 1
+    assert agentstat.testing.calls("agent", "aecho", semconv.ERROR_TYPE_CANCELLED) == 1
 
 
 def test_suppress_instrumentation_skips_recording() -> None:
@@ -243,9 +253,9 @@ def test_suppress_instrumentation_skips_recording() -> None:
 
     with suppress_instrumentation():
         assert run() == 7
-    assert calls(AGENT, "a") == 0
+    assert agentstat.testing.calls("agent", "a") == 0
     run()
-    assert calls(AGENT, "a") == 1
+    assert agentstat.testing.calls("agent", "a") == 1
 
 
 def test_error_types_are_capped_at_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -260,9 +270,9 @@ def test_error_types_are_capped_at_the_limit(monkeypatch: pytest.MonkeyPatch) ->
     for cls in classes:
         with pytest.raises(cls):
             run(cls)
-    types = {dict(k).get(semconv.ERROR_TYPE) for k in stored(AGENT)}
+    types = {dict(k).get(semconv.ERROR_TYPE) for k in agentstat.testing.series(AGENT)}
     assert types == {"Error0", "Error1", "Error2", semconv.OTHER}
-    assert calls(AGENT, "a", semconv.OTHER) == 3
+    assert agentstat.testing.calls("agent", "a", semconv.OTHER) == 3
 
 
 def test_agent_names_are_capped_at_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -270,9 +280,9 @@ def test_agent_names_are_capped_at_the_limit(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AGENTSTAT_MAX_NAMES", "2")
     for i in range(5):
         agentstat.agent(f"agent-{i}")(lambda: None)()
-    names = {dict(k)[semconv.GEN_AI_AGENT_NAME] for k in stored(AGENT)}
+    names = {dict(k)[semconv.GEN_AI_AGENT_NAME] for k in agentstat.testing.series(AGENT)}
     assert names == {"agent-0", "agent-1", semconv.OTHER}
-    assert calls(AGENT, semconv.OTHER) == 3
+    assert agentstat.testing.calls("agent", semconv.OTHER) == 3
 
 
 def test_counts_are_exact_under_eight_threads() -> None:
@@ -298,10 +308,12 @@ def test_counts_are_exact_under_eight_threads() -> None:
             thread.join()
     finally:
         sys.setswitchinterval(previous)
-    assert calls(AGENT, "threaded") == 72_000
-    assert calls(AGENT, "threaded", "Boom") == 8_000
-    snap = next(iter(s for k, s in stored(AGENT).items() if semconv.ERROR_TYPE not in dict(k)))
-    assert sum(snap.bucket_counts) == snap.count == 72_000
+    assert agentstat.testing.calls("agent", "threaded") == 72_000
+    assert agentstat.testing.calls("agent", "threaded", "Boom") == 8_000
+    ok = {semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT}
+    ok[semconv.GEN_AI_AGENT_NAME] = "threaded"
+    snap = STORE.histogram(AGENT).lookup(tuple(ok.get(a, "") for a in AGENT.attributes))
+    assert snap is not None and sum(snap.snapshot().bucket_counts) == 72_000
 
 
 def test_counts_are_exact_under_ten_thousand_concurrent_tasks() -> None:
@@ -324,9 +336,9 @@ def test_counts_are_exact_under_ten_thousand_concurrent_tasks() -> None:
     asyncio.run(main())
     cancelled = len(range(0, 10_000, 7))
     failed = sum(1 for i in range(10_000) if i % 7 and i % 5 == 0)
-    assert calls(TOOL, "concurrent", semconv.ERROR_TYPE_CANCELLED) == cancelled
-    assert calls(TOOL, "concurrent", "Boom") == failed
-    assert calls(TOOL, "concurrent") == 10_000 - cancelled - failed
+    assert agentstat.testing.calls("tool", "concurrent", semconv.ERROR_TYPE_CANCELLED) == cancelled
+    assert agentstat.testing.calls("tool", "concurrent", "Boom") == failed
+    assert agentstat.testing.calls("tool", "concurrent") == 10_000 - cancelled - failed
 
 
 def test_streams_bind_their_arguments_at_call_time() -> None:
@@ -345,4 +357,4 @@ def test_streams_bind_their_arguments_at_call_time() -> None:
         stream(1, 2)
     with pytest.raises(TypeError):
         astream(1, 2)
-    assert calls(AGENT, "s") == 0
+    assert agentstat.testing.calls("agent", "s") == 0

@@ -8,24 +8,7 @@ import pytest
 
 from agentstat._metrics.counts import retry_counts
 from agentstat.runtime.retry import Backoff, retry
-
-
-class Timeline:
-    """A fake clock whose sleep advances it, recording every wait."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waits: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
-
-    async def asleep(self, seconds: float) -> None:
-        self.sleep(seconds)
+from agentstat.testing import FakeClock
 
 
 def failing(times: int, error: BaseException) -> tuple[list[int], object]:
@@ -42,11 +25,11 @@ def failing(times: int, error: BaseException) -> tuple[list[int], object]:
 
 def test_retries_named_errors_until_success_and_counts_each_retry() -> None:
     """Two TimeoutErrors then success: three calls, two counted retries, no give-up."""
-    timeline = Timeline()
+    timeline = FakeClock(now=0.0)
     calls, func = failing(2, TimeoutError("slow"))
     wrapped = retry(
         on=TimeoutError, attempts=5, jitter=0, target="t-success",
-        clock=timeline.clock, sleep=timeline.sleep,
+        clock=timeline, sleep=timeline.sleep,
     )(func)  # fmt: skip
     assert wrapped() == "ok" and len(calls) == 3
     counts = retry_counts("t-success")
@@ -79,11 +62,11 @@ def test_gives_up_after_attempts_with_the_last_exception_unchanged() -> None:
 
 def test_backoff_is_exponential_and_capped_without_jitter() -> None:
     """Waits double from `initial` and stop growing at `maximum`."""
-    timeline = Timeline()
+    timeline = FakeClock(now=0.0)
     _, func = failing(10, TimeoutError())
     wrapped = retry(
         on=TimeoutError, attempts=6, initial=0.5, maximum=3.0, jitter=0,
-        clock=timeline.clock, sleep=timeline.sleep, target="t-backoff",
+        clock=timeline, sleep=timeline.sleep, target="t-backoff",
     )(func)  # fmt: skip
     with pytest.raises(TimeoutError):
         wrapped()
@@ -99,11 +82,11 @@ def test_full_jitter_draws_within_the_exponential_bound() -> None:
 
 def test_deadline_stops_retrying_before_it_would_be_passed() -> None:
     """A retry whose wait would end after the deadline is not made; the give-up is counted."""
-    timeline = Timeline()
+    timeline = FakeClock(now=0.0)
     calls, func = failing(100, TimeoutError())
     wrapped = retry(
         on=TimeoutError, attempts=100, deadline=5.0, initial=1.0, maximum=10.0, jitter=0,
-        clock=timeline.clock, sleep=timeline.sleep, target="t-deadline",
+        clock=timeline, sleep=timeline.sleep, target="t-deadline",
     )(func)  # fmt: skip
     with pytest.raises(TimeoutError):
         wrapped()
@@ -113,11 +96,11 @@ def test_deadline_stops_retrying_before_it_would_be_passed() -> None:
 
 def test_async_functions_are_retried_with_async_sleep() -> None:
     """async def functions are awaited per attempt, sleeping with the async sleep."""
-    timeline = Timeline()
+    timeline = FakeClock(now=0.0)
     calls: list[int] = []
 
     @retry(on=ValueError, attempts=4, jitter=0, initial=0.1, target="t-async",
-           clock=timeline.clock, sleep=timeline.asleep)  # fmt: skip
+           clock=timeline, sleep=timeline.asleep)  # fmt: skip
     async def flaky() -> int:
         calls.append(1)
         if len(calls) < 3:

@@ -65,14 +65,14 @@ def test_cache_counts_sizes_and_evictions_are_exported_exactly(
     reader: InMemoryMetricReader, meter: None
 ) -> None:
     """Hits, misses, size/expiry evictions, size and capacity of a Cache, exactly."""
-    now = [0.0]
-    cache: Cache[int, int] = Cache(maxsize=3, name="rm-cache", clock=lambda: now[0])
+    clock = agentstat.testing.FakeClock(now=0.0)
+    cache: Cache[int, int] = Cache(maxsize=3, name="rm-cache", clock=clock)
     for key in range(5):  # evicts 0 and 1
         cache.put(key, key)
     cache.put(9, 9, ttl=1)  # evicts 2: three size evictions
     for key in (3, 4, 3, 0, 1):  # 3 hits, 2 misses
         cache.get(key)
-    now[0] = 2.0
+    clock.advance(2.0)
     cache.get(9)  # expired: a miss and an expiry
     name = {CACHE_NAME: "rm-cache"}
     assert one(reader, CACHE_LOOKUPS, **name, **{"agentstat.cache.result": "hit"}) == 3

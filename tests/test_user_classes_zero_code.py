@@ -3,145 +3,17 @@ the real ``opentelemetry-instrument`` in a subprocess, counts read from /metrics
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from agentstat import semconv
-from tests.helpers import clean_env, free_port, run_instrumented_app
-
-CACHE_MODULE = """
-import time
-
-
-class LRUCache:
-    '''get() returns the value or None; put() drops the oldest key when full.'''
-
-    def __init__(self, max_size=100, default_ttl=300):
-        self.max_size = max_size
-        self.default_ttl = default_ttl
-        self.cache = {}  # key -> (value, expires at)
-
-    def get(self, key):
-        item = self.cache.get(key)
-        if item is None:
-            return None
-        value, expires = item
-        if time.monotonic() > expires:
-            del self.cache[key]
-            return None
-        self.cache[key] = self.cache.pop(key)  # most recently used goes last
-        return value
-
-    def put(self, key, value, ttl=None):
-        if key in self.cache:
-            del self.cache[key]
-        elif len(self.cache) >= self.max_size:
-            del self.cache[next(iter(self.cache))]
-        self.cache[key] = (value, time.monotonic() + (ttl or self.default_ttl))
-
-
-class TieredCache:
-    '''Three LRUCache tiers; a hit below the top is copied one tier up.'''
-
-    def __init__(self):
-        self.hot = LRUCache(2, 60)
-        self.warm = LRUCache(4, 600)
-        self.cold = LRUCache(8, 3600)
-
-    def get(self, key):
-        value = self.hot.get(key)
-        if value is not None:
-            return value
-        value = self.warm.get(key)
-        if value is not None:
-            self.hot.put(key, value)
-            return value
-        value = self.cold.get(key)
-        if value is not None:
-            self.warm.put(key, value)
-        return value
-
-
-class NotACache:
-    def store(self, key, value):
-        pass
-"""
-
-LB_MODULE = """
-from dataclasses import dataclass
-
-
-@dataclass
-class AgentInstance:
-    id: str
-    agent_type: str
-    current_load: int = 0
-    max_capacity: int = 2
-    is_healthy: bool = True
-
-
-class LoadBalancer:
-    '''acquire() hands out the least loaded healthy instance with room, else None.'''
-
-    def __init__(self):
-        self.instances = {}
-
-    def register(self, instance):
-        self.instances.setdefault(instance.agent_type, []).append(instance)
-
-    def acquire(self, agent_type):
-        room = [
-            i for i in self.instances.get(agent_type, [])
-            if i.is_healthy and i.current_load < i.max_capacity
-        ]
-        if not room:
-            return None
-        chosen = min(room, key=lambda i: i.current_load / i.max_capacity)
-        chosen.current_load += 1
-        return chosen
-
-    def release(self, instance):
-        instance.current_load = max(0, instance.current_load - 1)
-"""
-
-APP = """
-import pathlib
-import sys
-import time
-
-from app_cache import LRUCache, TieredCache
-from app_lb import AgentInstance, LoadBalancer
-
-cache = LRUCache(max_size=3)
-cache.put("a", 1)
-cache.put("b", 0)  # a falsy value is still a hit for this shape: only None is a miss
-for key in ["a", "a", "b", "x", "y"]:
-    cache.get(key)
-
-tiered = TieredCache()
-tiered.cold.put("k", "v")
-for key in ["k", "k", "k", "nope"]:
-    tiered.get(key)
-
-lb = LoadBalancer()
-lb.register(AgentInstance("w-1", "writer"))
-lb.register(AgentInstance("w-2", "writer"))
-held = [lb.acquire("writer") for _ in range(5)]
-lb.release(held[0])
-held[1].is_healthy = False
-
-pathlib.Path(sys.argv[1]).write_text("done")
-time.sleep(120)
-"""
+from tests.helpers import clean_env, copy_app, free_port, run_instrumented_app
 
 
 @pytest.fixture
 def app_dir(tmp_path: Path) -> Path:
-    (tmp_path / "app_cache.py").write_text(textwrap.dedent(CACHE_MODULE))
-    (tmp_path / "app_lb.py").write_text(textwrap.dedent(LB_MODULE))
-    (tmp_path / "app.py").write_text(textwrap.dedent(APP))
+    copy_app("user_classes", tmp_path)
     return tmp_path
 
 

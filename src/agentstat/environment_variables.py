@@ -1,5 +1,7 @@
-"""Environment variables agentstat reads. Each is also a key of the ``[tool.agentstat]``
-TOML table (lower case, without the prefix), except where noted."""
+"""Environment variables agentstat reads.
+
+The target lists and ``AGENTSTAT_STRICT`` are also keys of the ``[tool.agentstat]`` TOML
+table (lower case, without the prefix); the rest are environment only, as noted."""
 
 AGENTSTAT_AGENTS = "AGENTSTAT_AGENTS"
 """Agents to instrument by path: comma-separated ``module:qualname[=name]``."""
@@ -21,7 +23,9 @@ AGENTSTAT_STRICT = "AGENTSTAT_STRICT"
 """``1``/``true``: a bad target raises at start-up instead of being logged and skipped."""
 
 AGENTSTAT_MAX_NAMES = "AGENTSTAT_MAX_NAMES"
-"""Distinct agent/tool names per metric before further names become ``_OTHER``."""
+"""Distinct agent/tool names per metric before further names become ``_OTHER``.
+Environment only."""
 
 AGENTSTAT_MAX_ERROR_TYPES = "AGENTSTAT_MAX_ERROR_TYPES"
-"""Distinct ``error.type`` values per metric before further ones become ``_OTHER``."""
+"""Distinct ``error.type`` values per metric before further ones become ``_OTHER``.
+Environment only."""

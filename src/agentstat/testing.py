@@ -30,14 +30,17 @@ from agentstat._metrics.counts import REGISTRY
 from agentstat._metrics.store import STORE
 from agentstat.semconv import Kind, MetricSpec
 
-__all__ = ["FakeClock", "calls", "reset", "sample"]
+__all__ = ["FakeClock", "calls", "reset", "sample", "series"]
 
 
 class FakeClock:
-    """A monotonic clock the test moves by hand; pass it as ``clock=``."""
+    """A monotonic clock the test moves by hand; pass it as ``clock=``, and its
+    :meth:`sleep` / :meth:`asleep` as ``sleep=`` to make waiting advance it instantly."""
 
     def __init__(self, now: float = 1000.0) -> None:
         self.now = now
+        #: Every wait made through :meth:`sleep` or :meth:`asleep`, in order.
+        self.waits: list[float] = []
 
     def __call__(self) -> float:
         return self.now
@@ -45,6 +48,15 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds``."""
         self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        """Record a wait and move time forward by it, without waiting."""
+        self.waits.append(seconds)
+        self.now += seconds
+
+    async def asleep(self, seconds: float) -> None:
+        """:meth:`sleep` for async code."""
+        self.sleep(seconds)
 
 
 def reset() -> None:
@@ -93,6 +105,20 @@ def sample(
         snapshot = series.snapshot()
         return float(snapshot.count if field == "count" else snapshot.sum)
     return REGISTRY.observe(spec).get(key)
+
+
+def series(spec: MetricSpec) -> dict[frozenset[tuple[str, str]], float]:
+    """Every recorded series of ``spec``: its attributes (absent ones left out) -> its
+    value (a histogram's count)."""
+    found: dict[frozenset[tuple[str, str]], float] = {}
+    if spec.kind is Kind.HISTOGRAM:
+        for snapshot in STORE.histogram(spec).snapshots():
+            found[frozenset(snapshot.attributes.items())] = float(snapshot.count)
+        return found
+    for values, value in REGISTRY.observe(spec).items():
+        attributes = zip(spec.attributes, values, strict=True)
+        found[frozenset((k, v) for k, v in attributes if v)] = value
+    return found
 
 
 def calls(kind: str, name: str, error_type: str = "") -> int:

@@ -1,6 +1,6 @@
-"""The seed card's algorithms, rewritten here as baselines (not used by agentstat).
+"""Naive list-based designs, written here as baselines (not used by agentstat).
 
-The design note agentstat grew from keeps its LRU order in a list (``list.remove`` on
+The naive designs keep its LRU order in a list (``list.remove`` on
 every hit and put: O(n)), scans every instance on every balancer selection (O(n)), and
 keeps every duration in a list. These re-implementations keep exactly those costs so
 the suite can show what agentstat's O(1) structures buy; their known correctness bugs
@@ -19,7 +19,7 @@ from typing import Any
 MISSING = object()
 
 
-class SeedLRU:
+class ListLRU:
     """dict of (value, expiry) plus a list for recency: hits and puts are O(n)."""
 
     def __init__(self, maxsize: int, ttl: float = 300.0) -> None:
@@ -53,11 +53,11 @@ class SeedLRU:
         self.order.append(key)
 
 
-class SeedTiered:
-    """Three seed LRUs tried hot → warm → cold, promoting one tier up on a hit."""
+class ListTiered:
+    """Three list-based LRUs tried hot → warm → cold, promoting one tier up on a hit."""
 
     def __init__(self, hot: int, warm: int, cold: int) -> None:
-        self.tiers = (SeedLRU(hot, 300.0), SeedLRU(warm, 1800.0), SeedLRU(cold, 3600.0))
+        self.tiers = (ListLRU(hot, 300.0), ListLRU(warm, 1800.0), ListLRU(cold, 3600.0))
 
     def get(self, key: Hashable, default: Any = MISSING) -> Any:
         for i, tier in enumerate(self.tiers):
@@ -74,7 +74,7 @@ class SeedTiered:
 
 
 @dataclass
-class SeedInstance:
+class ListInstance:
     id: str
     current_load: int = 0
     max_capacity: int = 10
@@ -83,15 +83,15 @@ class SeedInstance:
 
 
 @dataclass
-class SeedBalancer:
+class ListBalancer:
     """Filters every instance on every selection, then picks: O(n) per acquire."""
 
     strategy: str
-    instances: list[SeedInstance] = field(default_factory=list)
+    instances: list[ListInstance] = field(default_factory=list)
     rr_index: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
-    def select(self) -> SeedInstance | None:
+    def select(self) -> ListInstance | None:
         free = [i for i in self.instances if i.is_healthy and i.current_load < i.max_capacity]
         if not free:
             return None
@@ -104,25 +104,25 @@ class SeedBalancer:
         weights = [i.weight * (1 - i.current_load / i.max_capacity) for i in free]
         return self.rng.choices(free, weights=weights)[0]
 
-    def acquire(self) -> SeedInstance | None:
+    def acquire(self) -> ListInstance | None:
         chosen = self.select()
         if chosen is not None:
             chosen.current_load += 1
         return chosen
 
-    def release(self, instance: SeedInstance) -> None:
+    def release(self, instance: ListInstance) -> None:
         instance.current_load = max(0, instance.current_load - 1)
 
 
-SEED_STRATEGIES = ("round_robin", "least_loaded", "weighted")
+LIST_STRATEGIES = ("round_robin", "least_loaded", "weighted")
 
 
-def seed_balancer(strategy: str, size: int) -> SeedBalancer:
-    """A seed balancer with ``size`` identical instances."""
-    return SeedBalancer(strategy, [SeedInstance(f"i{n}") for n in range(size)])
+def list_balancer(strategy: str, size: int) -> ListBalancer:
+    """A list-based balancer with ``size`` identical instances."""
+    return ListBalancer(strategy, [ListInstance(f"i{n}") for n in range(size)])
 
 
-class SeedCollector:
+class ListCollector:
     """The card's metrics: every duration appended to a per-agent list, forever."""
 
     def __init__(self) -> None:
