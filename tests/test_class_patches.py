@@ -11,8 +11,8 @@ import pytest
 import wrapt
 from opentelemetry.instrumentation.utils import suppress_instrumentation, unwrap
 
+import agentstat.testing
 from agentstat import Cache
-from agentstat._metrics.counts import REGISTRY
 from agentstat.errors import TargetError
 from agentstat.instrumentation import user_caches
 from agentstat.instrumentation.user_balancers import patch_balancer_class
@@ -110,7 +110,7 @@ def lookups(name: str) -> dict[tuple[str, str], float]:
     """{(tier, result): count} of cache ``name``."""
     return {
         (tier, result): value
-        for (cache, tier, result), value in REGISTRY.observe(CACHE_LOOKUPS).items()
+        for (cache, tier, result), value in agentstat.testing.series(CACHE_LOOKUPS).items()
         if cache == name
     }
 
@@ -168,8 +168,12 @@ def test_size_and_capacity_gauges_of_user_caches(patched: list) -> None:
     tiered.warm.put("a", 1)
     tiered.warm.put("b", 2)
     tiered.get("a")
-    sizes = {v[1]: n for v, n in REGISTRY.observe(CACHE_SIZE).items() if v[0] == "cp-gauges"}
-    capacity = {v[1]: n for v, n in REGISTRY.observe(CACHE_CAPACITY).items() if v[0] == "cp-gauges"}
+    sizes = {
+        v[1]: n for v, n in agentstat.testing.series(CACHE_SIZE).items() if v[0] == "cp-gauges"
+    }
+    capacity = {
+        v[1]: n for v, n in agentstat.testing.series(CACHE_CAPACITY).items() if v[0] == "cp-gauges"
+    }
     assert sizes == {"hot": 1, "warm": 2, "cold": 0}
     assert capacity == {"hot": 1, "warm": 2, "cold": 4}
 
@@ -219,7 +223,7 @@ def test_keys_and_values_never_become_labels(patched: list) -> None:
     cache = DictCache()
     cache.put("secret-key", "secret-value")
     cache.get("secret-key")
-    labels = {v for values in REGISTRY.observe(CACHE_LOOKUPS) for v in values}
+    labels = {v for values in agentstat.testing.series(CACHE_LOOKUPS) for v in values}
     assert not {"secret-key", "secret-value"} & labels
 
 
@@ -260,13 +264,13 @@ def test_balancer_selections_rejections_and_instance_gauges(patched: list) -> No
     assert first is not None and second is not None
     second.is_healthy = False
     lb.release(first)
-    selections = REGISTRY.observe(BALANCER_SELECTIONS)
+    selections = agentstat.testing.series(BALANCER_SELECTIONS)
     assert selections[("cp-pool", "cp-r1")] == 1 and selections[("cp-pool", "cp-r2")] == 1
-    assert REGISTRY.observe(BALANCER_REJECTIONS)[("cp-pool",)] == 1
-    load = REGISTRY.observe(INSTANCE_LOAD)
+    assert agentstat.testing.series(BALANCER_REJECTIONS)[("cp-pool",)] == 1
+    load = agentstat.testing.series(INSTANCE_LOAD)
     assert (load[("cp-pool", "cp-r1")], load[("cp-pool", "cp-r2")]) == (0, 1)
-    assert REGISTRY.observe(INSTANCE_CAPACITY)[("cp-pool", "cp-r1")] == 1
-    assert REGISTRY.observe(INSTANCE_HEALTHY)[("cp-pool", "cp-r2")] == 0
+    assert agentstat.testing.series(INSTANCE_CAPACITY)[("cp-pool", "cp-r1")] == 1
+    assert agentstat.testing.series(INSTANCE_HEALTHY)[("cp-pool", "cp-r2")] == 0
 
 
 def test_odd_instances_do_not_break_acquire(patched: list) -> None:
@@ -359,7 +363,7 @@ def test_a_raising_size_or_capacity_skips_only_that_instance(
     own = Cache[int, int](maxsize=9, name="cp-own-capacity")
     with caplog.at_level(logging.WARNING, logger="agentstat"):
         for _ in range(2):
-            capacity = REGISTRY.observe(CACHE_CAPACITY)
+            capacity = agentstat.testing.series(CACHE_CAPACITY)
             assert capacity[("cp-good-capacity", "")] == 7
             assert capacity[("cp-own-capacity", "")] == own.maxsize
             assert ("cp-bad-capacity", "") not in capacity
@@ -399,8 +403,8 @@ def test_pool_label_comes_only_from_a_parameter_named_agent_type_or_pool(patched
     TaskBalancer(None).acquire("a rejected secret task")
     PoolBalancer(Bare()).acquire(1, "cp-named-pool")
     PoolBalancer(Bare()).acquire(2, pool="cp-keyword-pool")
-    selections = REGISTRY.observe(BALANCER_SELECTIONS)
-    rejections = REGISTRY.observe(BALANCER_REJECTIONS)
+    selections = agentstat.testing.series(BALANCER_SELECTIONS)
+    rejections = agentstat.testing.series(BALANCER_REJECTIONS)
     labels = {v for values in (*selections, *rejections) for v in values}
     assert not [label for label in labels if "secret" in label]
     assert selections[("cp-typed", "cp-typed-1")] == 1

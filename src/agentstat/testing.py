@@ -107,18 +107,18 @@ def sample(
     return REGISTRY.observe(spec).get(key)
 
 
-def series(spec: MetricSpec) -> dict[frozenset[tuple[str, str]], float]:
-    """Every recorded series of ``spec``: its attributes (absent ones left out) -> its
-    value (a histogram's count)."""
-    found: dict[frozenset[tuple[str, str]], float] = {}
+def series(spec: MetricSpec) -> dict[tuple[str, ...], float]:
+    """Every recorded series of ``spec``: its attribute values, in the order of
+    ``spec.attributes`` ("" where absent) -> its value (a histogram's count)."""
     if spec.kind is Kind.HISTOGRAM:
-        for snapshot in STORE.histogram(spec).snapshots():
-            found[frozenset(snapshot.attributes.items())] = float(snapshot.count)
-        return found
-    for values, value in REGISTRY.observe(spec).items():
-        attributes = zip(spec.attributes, values, strict=True)
-        found[frozenset((k, v) for k, v in attributes if v)] = value
-    return found
+        family = STORE.histogram(spec)
+        return {
+            tuple(snapshot.attributes.get(name, "") for name in spec.attributes): float(
+                snapshot.count
+            )
+            for snapshot in family.snapshots()
+        }
+    return dict(REGISTRY.observe(spec))
 
 
 def calls(kind: str, name: str, error_type: str = "") -> int:
