@@ -29,3 +29,7 @@ Environment only."""
 AGENTSTAT_MAX_ERROR_TYPES = "AGENTSTAT_MAX_ERROR_TYPES"
 """Distinct ``error.type`` values per metric before further ones become ``_OTHER``.
 Environment only."""
+
+AGENTSTAT_WEB_CONFIG_FILE = "AGENTSTAT_WEB_CONFIG_FILE"
+"""Path of a web configuration file (the Prometheus exporter-toolkit format: TLS, client
+certificates, basic auth) for the ``/metrics`` endpoint; see :mod:`agentstat.web_config`."""

@@ -18,6 +18,7 @@ master would show only the master's data.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +26,12 @@ from opentelemetry import metrics
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
-from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
 
+from agentstat import _http_server
+from agentstat.environment_variables import AGENTSTAT_WEB_CONFIG_FILE
 from agentstat.instrumentation import AgentstatInstrumentor
+from agentstat.web_config import WebConfig, load_web_config
 
 _logger = logging.getLogger("agentstat")
 
@@ -46,10 +50,11 @@ class MetricsServer:
     _server: Any = field(repr=False)
     _thread: Any = field(repr=False)
     _owns_provider: bool = field(repr=False, default=True)
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/metrics"
+        return f"{self.scheme}://{self.host}:{self.port}/metrics"
 
     def shutdown(self) -> None:
         """Stop serving and detach the reader (idempotent)."""
@@ -72,12 +77,21 @@ def start_metrics_server(
     service_name: str | None = None,
     registry: CollectorRegistry = REGISTRY,
     set_global: bool = True,
+    web_config: WebConfig | str | None = None,
 ) -> MetricsServer:
     """Start a Prometheus endpoint for agentstat's metrics; ``port=0`` picks a free one.
 
     ``set_global`` makes the new provider the global OTel MeterProvider (when none was
     set yet), so other instrumentations in the process export through it too.
+    ``web_config`` (a :class:`~agentstat.web_config.WebConfig` or the path of a web
+    configuration file; default: ``AGENTSTAT_WEB_CONFIG_FILE``) adds TLS, client
+    certificates and basic auth; a bad file raises :class:`~agentstat.ConfigError`
+    before anything is served.
     """
+    if web_config is None:
+        web_config = os.environ.get(AGENTSTAT_WEB_CONFIG_FILE) or None
+    if isinstance(web_config, str):
+        web_config = load_web_config(web_config)
     reader = PrometheusMetricReader(registry=registry)
     owns = meter_provider is None
     if meter_provider is None:
@@ -88,7 +102,7 @@ def start_metrics_server(
     else:
         meter_provider.add_metric_reader(reader)
     try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
+        server, thread = _http_server.serve(make_wsgi_app(registry), host, port, web_config)
     except OSError:
         # Nothing global has changed yet: undo the reader and let the caller decide.
         if owns:
@@ -105,4 +119,5 @@ def start_metrics_server(
         instrumentor.instrument(meter_provider=meter_provider)
     actual_port = server.server_address[1]
     _logger.info("agentstat: serving metrics on http://%s:%d/metrics", host, actual_port)
-    return MetricsServer(host, actual_port, meter_provider, reader, server, thread, owns)
+    scheme = web_config.scheme if web_config else "http"
+    return MetricsServer(host, actual_port, meter_provider, reader, server, thread, owns, scheme)

@@ -9,9 +9,11 @@ import sys
 import time
 
 import click
+from prometheus_client import REGISTRY, generate_latest
 
 from agentstat.demo.fleet import FAULTS, Fleet
 from agentstat.demo.summary import Summary
+from agentstat.errors import ConfigError
 from agentstat.exporter import DEFAULT_HOST, DEFAULT_PORT, start_metrics_server
 
 
@@ -24,9 +26,12 @@ async def _main(
     rate: float,
     interval: float,
     summary: bool,
+    web_config: str | None,
 ) -> None:
     fleet = Fleet(faults, seed)
-    server = start_metrics_server(port=port, host=host, service_name="agentstat-demo")
+    server = start_metrics_server(
+        port=port, host=host, service_name="agentstat-demo", web_config=web_config
+    )
     click.echo(f"agentstat demo: serving {server.url}  faults: {', '.join(faults) or 'none'}")
     click.echo("Ctrl-C stops." if duration <= 0 else f"Stops after {duration:g}s or on Ctrl-C.")
     stop = asyncio.Event()
@@ -36,7 +41,7 @@ async def _main(
             loop.add_signal_handler(signum, stop.set)
     if duration > 0:
         loop.call_later(duration, stop.set)
-    table = Summary(server.url)
+    table = Summary(lambda: generate_latest(REGISTRY).decode())
     runner = asyncio.create_task(fleet.run(rate, stop))
     started = last = time.monotonic()
     try:
@@ -87,6 +92,13 @@ async def _main(
     help="Seconds between summary lines.",
 )
 @click.option("--no-summary", is_flag=True, help="Do not print the live summary.")
+@click.option(
+    "--web-config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Web configuration file (TLS, client certificates, basic auth; Prometheus "
+    "exporter-toolkit format). Default: $AGENTSTAT_WEB_CONFIG_FILE.",
+)
 def demo_command(
     host: str,
     port: int,
@@ -96,10 +108,15 @@ def demo_command(
     rate: float,
     interval: float,
     no_summary: bool,
+    web_config: str | None,
 ) -> None:
     """Run a simulated agent fleet and serve its metrics on /metrics."""
     try:
-        asyncio.run(_main(host, port, duration, faults, seed, rate, interval, not no_summary))
+        asyncio.run(
+            _main(host, port, duration, faults, seed, rate, interval, not no_summary, web_config)
+        )
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
     except KeyboardInterrupt:

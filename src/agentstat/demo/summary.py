@@ -1,16 +1,17 @@
 """The live table ``agentstat demo`` prints, read from the fleet's own ``/metrics`` page.
 
-Reading the page, not agentstat's internals, means the table shows exactly what a
-scrape sees, with the same arithmetic as ``agentstat check`` and the dashboards: rates
-over the last interval, P50/P95/P99 interpolated as ``histogram_quantile`` does, success
-without cancelled calls, whole-cache hit rates and instance loads.
+Reading the page (rendered in process, as the endpoint renders it for a scrape), not
+agentstat's internals, means the table shows exactly what a scrape sees, with the same
+arithmetic as ``agentstat check`` and the dashboards: rates over the last interval,
+P50/P95/P99 interpolated as ``histogram_quantile`` does, success without cancelled
+calls, whole-cache hit rates and instance loads.
 """
 
 from __future__ import annotations
 
 import math
-import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -21,10 +22,8 @@ from agentstat.ops.promql import histogram_quantile
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def read_page(url: str) -> Series:
-    """Every sample of the page at ``url``, keyed by name and sorted labels."""
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode("utf-8")
+def parse_page(text: str) -> Series:
+    """Every sample of a page, keyed by name and sorted labels."""
     series: Series = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -36,15 +35,15 @@ def read_page(url: str) -> Series:
 class Summary:
     """Renders one interval's table from two readings of the page."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, render_page: Callable[[], str]) -> None:
+        self.render_page = render_page
         self._before: Series = {}
 
     def render(self, elapsed: float) -> str:
         try:
-            now = read_page(self.url)
-        except (OSError, ValueError) as exc:
-            return f"-- summary unavailable: cannot read {self.url}: {exc}"
+            now = parse_page(self.render_page())
+        except ValueError as exc:
+            return f"-- summary unavailable: the page did not parse: {exc}"
         delta = {key: value - self._before.get(key, 0.0) for key, value in now.items()}
         self._before = now
         return "\n".join([self._calls(delta, elapsed), self._resources(now, delta)])
