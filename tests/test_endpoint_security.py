@@ -26,6 +26,7 @@ import agentstat
 from agentstat import _http_server
 from agentstat.errors import ConfigError
 from agentstat.exporter import MetricsServer, start_metrics_server
+from agentstat.ops.scrape_client import Credentials, ScrapeError, make_fetch
 from agentstat.web_config import load_web_config
 from tests.certs import Certificates, make_certificates
 from tests.helpers import LOOPBACK, free_port, listening_addresses, running, wait_http
@@ -201,6 +202,23 @@ def test_a_missing_web_config_file_is_one_clear_error(tmp_path: Path) -> None:
     """A path that does not exist is named, with the reason."""
     with pytest.raises(ConfigError, match=r"cannot read web config file .*nowhere\.yml"):
         load_web_config(tmp_path / "nowhere.yml")
+
+
+def test_the_check_client_reads_a_protected_page(
+    server: MetricsServer, certs: Certificates
+) -> None:
+    """``agentstat check``'s client reads the page with the CA, a client certificate and
+    the password, and names the URL and the HTTP status when the password is wrong."""
+    files = {
+        "ca_file": str(certs.ca),
+        "cert_file": str(certs.client_cert),
+        "key_file": str(certs.client_key),
+    }
+    page = make_fetch(Credentials(**files, username=USER, password=PASSWORD))(server.url)
+    assert "target_info" in page
+    wrong = make_fetch(Credentials(**files, username=USER, password="nope"))
+    with pytest.raises(ScrapeError, match=r"cannot read https://.*: HTTP 401"):
+        wrong(server.url)
 
 
 # --------------------------------------------------------------- storms and idle sockets
