@@ -209,13 +209,14 @@ def test_the_check_client_reads_a_protected_page(
 ) -> None:
     """``agentstat check``'s client reads the page with the CA, a client certificate and
     the password, and names the URL and the HTTP status when the password is wrong."""
+    agentstat.agent("checked")(lambda: None)()
     files = {
         "ca_file": str(certs.ca),
         "cert_file": str(certs.client_cert),
         "key_file": str(certs.client_key),
     }
     page = make_fetch(Credentials(**files, username=USER, password=PASSWORD))(server.url)
-    assert "target_info" in page
+    assert 'gen_ai_agent_name="checked"' in page
     wrong = make_fetch(Credentials(**files, username=USER, password="nope"))
     with pytest.raises(ScrapeError, match=r"cannot read https://.*: HTTP 401"):
         wrong(server.url)
