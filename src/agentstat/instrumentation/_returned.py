@@ -69,8 +69,10 @@ def classify(tp: type) -> int:
         return GENERATOR
     if issubclass(tp, types.AsyncGeneratorType):
         return ASYNC_GENERATOR
-    if issubclass(tp, wrapt.ObjectProxy):  # defines every special method: cannot tell
-        return PLAIN
+    if issubclass(tp, wrapt.ObjectProxy) and not issubclass(tp, TimedAsyncContext | TimedAwaitable):
+        return PLAIN  # defines every special method, so its class cannot tell
+    if tp.__module__ == "unittest.mock":
+        return PLAIN  # a MagicMock's class has every async method: a test's plain value
     if all(callable(getattr(tp, name, None)) for name in _HANDLE_METHODS):
         return HANDLE
     context = hasattr(tp, "__aenter__") and hasattr(tp, "__aexit__")

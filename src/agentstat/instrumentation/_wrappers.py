@@ -459,7 +459,7 @@ class InstanceNames:
     def __init__(self, kind: str, attribute: str, fallback: str) -> None:
         self.kind = kind
         self._parts = tuple(attribute.split("."))
-        self._fallback = Recorder(kind, fallback)
+        self._fallback = fallback  # a name, admitted under the cap only when first used
         self._recorders: dict[str, Recorder] = {}
 
     def recorder(self, instance: Any) -> Recorder:
@@ -468,9 +468,9 @@ class InstanceNames:
             for part in self._parts:
                 value = getattr(value, part)
         except Exception:  # a property that raises, a missing attribute: the fallback
-            return self._fallback
+            value = None
         if type(value) is not str or not value:
-            return self._fallback
+            value = self._fallback
         found = self._recorders.get(value)
         if found is None:
             found = Recorder(self.kind, value)

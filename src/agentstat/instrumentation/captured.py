@@ -64,7 +64,7 @@ def _owner_of(container: Any, namespace: Any, seen: set[int]) -> Any:
             continue
         if isinstance(container, dict) and isinstance(holder, types.ModuleType):
             return holder
-        if isinstance(holder, dict | list | tuple | set | frozenset):
+        if isinstance(holder, _CONTAINERS):
             continue  # one level up only
         return holder
     return container

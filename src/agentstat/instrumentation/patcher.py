@@ -147,12 +147,11 @@ class Patcher:
             )
             return
         try:
-            recorder = _wrappers.Recorder(target.kind, target.name)
-            names = (
-                _wrappers.InstanceNames(target.kind, target.name_from, target.name)
-                if target.name_from
-                else None
-            )
+            names = recorder = None
+            if target.name_from:  # the fallback name is admitted under the cap when used
+                names = _wrappers.InstanceNames(target.kind, target.name_from, target.name)
+            else:
+                recorder = _wrappers.Recorder(target.kind, target.name)
         except ValueError as exc:
             self.problem(target, str(exc))
             return
