@@ -106,3 +106,25 @@ def test_uncaptured_function_gives_no_warning(tools, meter_provider, caplog) -> 
     tools.Agent("x").run()
     assert "captured" not in caplog.text
     assert calls("agent", "Agent.run") == 1
+
+
+def test_main_module_entry_is_refused_with_the_reason(meter_provider, caplog) -> None:
+    """`__main__:fn` is refused in one line saying why it cannot work and what to do."""
+    with caplog.at_level(logging.ERROR, logger="agentstat"):
+        AgentstatInstrumentor().instrument(meter_provider=meter_provider, agents=["__main__:run"])
+    assert "__main__ targets cannot work" in caplog.text
+    assert "put the function in a module" in caplog.text
+
+
+def test_instance_refusing_attributes_is_reported_with_the_class_path(
+    tools, meter_provider, caplog
+) -> None:
+    """An object that refuses new attributes (a pydantic model) gets one line pointing to
+    `Class.method=@name`, not a traceback; the app keeps running."""
+    with caplog.at_level(logging.ERROR, logger="agentstat"):
+        AgentstatInstrumentor().instrument(
+            meter_provider=meter_provider, agents=["captured_tools:model.run"]
+        )
+    assert "cannot replace 'run' on this Model object" in caplog.text
+    assert "captured_tools:Model.run=@name" in caplog.text
+    assert tools.model.run() == "ran"

@@ -46,3 +46,16 @@ def _make_caller() -> Callable[[int], int]:
 
 
 CALLER = _make_caller()
+
+
+class Model:
+    """Refuses new attributes, as a pydantic model does."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise ValueError(f'"Model" object has no field "{name}"')
+
+    def run(self) -> str:
+        return "ran"
+
+
+model = Model()
