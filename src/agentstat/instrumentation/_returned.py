@@ -112,20 +112,31 @@ def deferred(
     rec: _wrappers.Recorder, start: float, span: Any, token: Any, result: Any, shape: int
 ) -> Any:
     """What the caller of a call that returned ``result`` gets back; records it when it
-    completes. ``shape`` may be :data:`UNSEEN` (classified and cached here)."""
+    completes. ``shape`` may be :data:`UNSEEN` (classified and cached here). Never
+    raises: if anything here fails, the call is recorded as it returned and ``result``
+    goes back untouched."""
+    if token is not None:  # the span may stay open, but the caller's context is restored
+        try:
+            otel_context.detach(token)
+        except Exception:
+            _wrappers.log_failure()
+    try:
+        return _deferred(rec, start, span, result, shape)
+    except Exception:
+        _wrappers.log_failure()
+        rec.finish(start, None, span, None)
+        return result
+
+
+def _deferred(rec: _wrappers.Recorder, start: float, span: Any, result: Any, shape: int) -> Any:
     if shape == UNSEEN:
         tp = type(result)
         shape = classify(tp)
         if len(SHAPES) < _MAX_TYPES:
             SHAPES[tp] = shape
         if shape == PLAIN:
-            rec.finish(start, None, span, token)
+            rec.finish(start, None, span, None)
             return result
-    if token is not None:  # the span stays open, but the caller's context is restored
-        try:
-            otel_context.detach(token)
-        except Exception:
-            _wrappers.log_failure()
     if shape == GENERATOR:
         return _wrappers.timed_stream(rec, result, start, span)
     if shape == ASYNC_GENERATOR:
