@@ -541,13 +541,24 @@ def tracked(
 
 
 async def _tracked_async(rec: Recorder, key: Any, wrapped: Any, args: tuple, kwargs: dict) -> Any:
+    """:func:`call_async` with the call open in ``ACTIVE`` while it runs (one coroutine
+    instead of two: ~1 µs less than awaiting ``call_async``)."""
+    if _suppressed():
+        return await wrapped(*args, **kwargs)
     mark = PathRun(rec.kind, key, rec.name)
-    token = ACTIVE.set((*ACTIVE.get(), mark))
+    active = ACTIVE.set((*ACTIVE.get(), mark))
+    span, token = _NO_SPAN if _tracer is None else rec.start_span(_tracer)
+    start = perf_counter()
     try:
-        return await call_async(rec, wrapped, args, kwargs)
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        rec.finish(start, exc, span, token)
+        raise
     finally:
         mark.done = True
-        ACTIVE.reset(token)
+        ACTIVE.reset(active)
+    rec.finish(start, None, span, token)
+    return result
 
 
 def wrapt_wrapper(
