@@ -26,7 +26,11 @@ def targets(meter_provider) -> Iterator:
 
         AgentstatInstrumentor().instrument(
             meter_provider=meter_provider,
-            agents=["pickle_targets:plan", "pickle_targets:Planner.run=planner"],
+            agents=[
+                "pickle_targets:plan",
+                "pickle_targets:Planner.run=planner",
+                "pickle_targets:invoke",
+            ],
         )
         yield pickle_targets
     finally:
@@ -36,11 +40,13 @@ def targets(meter_provider) -> Iterator:
 
 def test_path_wrapped_function_and_method_pickle_by_reference(targets) -> None:
     """A wrapped module function, a wrapped bound method and a decorated generator
-    function round-trip through pickle to the very objects the module holds."""
+    function round-trip through pickle to the very objects the module holds; a wrapped
+    callable object pickles as the bare object would."""
     assert pickle.loads(pickle.dumps(targets.plan)) is targets.plan
     assert pickle.loads(pickle.dumps(targets.stream)) is targets.stream
     planner = targets.Planner()
     assert pickle.loads(pickle.dumps(planner.run))(1) == 2
+    assert pickle.loads(pickle.dumps(targets.invoke))(1) == 11  # an object: by value
     assert copy.copy(targets.plan) is targets.plan
     assert copy.deepcopy(targets.stream) is targets.stream
 

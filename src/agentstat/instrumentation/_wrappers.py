@@ -417,7 +417,10 @@ class AgentstatFunctionWrapper(wrapt.FunctionWrapper):
     __bound_function_wrapper__ = AgentstatBoundFunctionWrapper
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        return self.__qualname__
+        wrapped = self.__wrapped__
+        if isinstance(wrapped, FunctionType | BuiltinFunctionType | staticmethod | classmethod):
+            return self.__qualname__  # a global name, checked by pickle to be this object
+        return wrapped.__reduce_ex__(protocol)  # a callable object pickles as it would bare
 
     def __copy__(self) -> Any:
         return self

@@ -197,6 +197,7 @@ class FrameworkInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     #: PEP 440 range of supported versions, e.g. ``">= 1.0, < 3"``.
     supported: ClassVar[str]
 
+    _lock = threading.RLock()  # each subclass gets its own (see __init_subclass__)
     _wanted = False
     _patched = False
     _generation = 0

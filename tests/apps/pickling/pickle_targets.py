@@ -12,6 +12,19 @@ def plan(x: int) -> int:
     return x * 2
 
 
+class Invoker:
+    """A callable object, wrapped by dotted path as a module attribute."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def __call__(self, x: int) -> int:
+        return x + self.offset
+
+
+invoke = Invoker(10)
+
+
 class Planner:
     def run(self, x: int) -> int:
         return x + 1
