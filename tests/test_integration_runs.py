@@ -4,6 +4,8 @@ tests/apps/framework."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 import threading
 from collections.abc import Iterator
@@ -188,3 +190,44 @@ def test_explicit_entry_and_integration_record_once_in_either_order(
     tool = {semconv.GEN_AI_TOOL_NAME: "<lambda>", semconv.GEN_AI_AGENT_NAME: "explicit"}
     tool[semconv.GEN_AI_TOOL_TYPE] = "function"
     assert sample(semconv.TOOL_DURATION, tool) == 1
+
+
+def test_run_finishes_when_what_the_hook_returns_completes() -> None:
+    """finish_when_done() gives integrations the dotted paths' call shapes: a task, an
+    async context manager and a stream each end the run when they really end."""
+
+    async def work(fail: bool) -> str:
+        await asyncio.sleep(0.01)
+        if fail:
+            raise Boom()
+        return "done"
+
+    @contextlib.asynccontextmanager
+    async def streaming():
+        yield "chunk"
+
+    async def main() -> None:
+        task = start_run("agent", "handler").finish_when_done(asyncio.ensure_future(work(True)))
+        with pytest.raises(Boom):
+            await task
+        async with start_run("agent", "streamer", key=1).finish_when_done(streaming()):
+            assert calls("agent", "streamer") == 0
+        coroutine = start_run("agent", "deferred", key=2).finish_when_done(work(False))
+        assert await coroutine == "done"
+
+    asyncio.run(main())
+    stream = start_run("tool", "chunks").finish_when_done(iter_chunks())
+    assert calls("tool", "chunks") == 0
+    assert list(stream) == [0, 1]
+    assert calls("agent", "handler", "Boom") == 1
+    assert calls("agent", "streamer") == 1
+    assert calls("agent", "deferred") == 1
+    assert calls("tool", "chunks") == 1
+    assert sample(semconv.TOOL_TIME_TO_FIRST_CHUNK, {semconv.GEN_AI_TOOL_NAME: "chunks"}) == 1
+    plain = start_run("agent", "plain")
+    assert plain.finish_when_done(42) == 42
+    assert calls("agent", "plain") == 1
+
+
+def iter_chunks():
+    yield from range(2)
