@@ -91,7 +91,7 @@ class FakeFleet:
             self.agent.labels("invoke_agent", "reviewer", t.reviewer_error(i)).observe(0.05)
             self.agent.labels("invoke_agent", "planner", "cancelled").observe(30.0)
             self.agent.labels("invoke_agent", "planner", "").observe(0.02)
-            self.tool.labels("execute_tool", "calculator", "").observe(0.004)
+            self.tool.labels("execute_tool", "calculator", "", "", "").observe(0.004)
             result = semconv.CACHE_RESULT_HIT if t.cache_hit(i) else semconv.CACHE_RESULT_MISS
             self.lookups.labels("llm-responses", "", result).inc()
             for instance in ("researcher-1", "researcher-2"):

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from agentstat.exporter import MetricsServer, start_metrics_server
     from agentstat.instrumentation import AgentstatInstrumentor, instrument
     from agentstat.instrumentation.decorators import agent, tool
+    from agentstat.instrumentation.recording import record, timed
     from agentstat.runtime.balancer import (
         AgentInstance,
         BalancerError,
@@ -52,6 +53,8 @@ _LAZY = {
     "instrument": "agentstat.instrumentation",
     "agent": "agentstat.instrumentation.decorators",
     "tool": "agentstat.instrumentation.decorators",
+    "record": "agentstat.instrumentation.recording",
+    "timed": "agentstat.instrumentation.recording",
     "start_metrics_server": "agentstat.exporter",
     "MetricsServer": "agentstat.exporter",
     "AgentstatError": "agentstat.errors",
@@ -83,8 +86,10 @@ __all__ = [
     "agent",
     "cached",
     "instrument",
+    "record",
     "retry",
     "start_metrics_server",
+    "timed",
     "tool",
 ]
 

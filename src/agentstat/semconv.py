@@ -6,9 +6,10 @@ bucket boundaries from here, and the facts of each timed operation (agent, tool)
 its :class:`Operation` record. Nothing else spells a metric name. The performance
 objectives live with the rules, in :mod:`agentstat.ops.objectives`.
 
-Agent and tool durations follow the OpenTelemetry GenAI semantic conventions
-(``gen_ai.invoke_agent.duration``, ``gen_ai.execute_tool.duration``); everything that
-the conventions do not define lives in the ``agentstat.`` namespace.
+Agent, tool and workflow durations follow the OpenTelemetry GenAI semantic conventions
+(``gen_ai.invoke_agent.duration``, ``gen_ai.execute_tool.duration``,
+``gen_ai.workflow.duration``); everything that the conventions do not define lives in
+the ``agentstat.`` namespace.
 
 Prometheus names are derived exactly as the OpenTelemetry Prometheus exporter derives
 them (characters outside ``[a-zA-Z0-9:]`` become ``_``, the unit ``s`` becomes the
@@ -27,6 +28,8 @@ from enum import StrEnum
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
 GEN_AI_AGENT_NAME = "gen_ai.agent.name"
 GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
+GEN_AI_WORKFLOW_NAME = "gen_ai.workflow.name"
 ERROR_TYPE = "error.type"
 
 CACHE_NAME = "agentstat.cache.name"
@@ -41,6 +44,7 @@ RETRY_TARGET = "agentstat.retry.target"
 
 OPERATION_INVOKE_AGENT = "invoke_agent"
 OPERATION_EXECUTE_TOOL = "execute_tool"
+OPERATION_INVOKE_WORKFLOW = "invoke_workflow"
 
 #: ``error.type`` when the call was cancelled (``asyncio.CancelledError``, or
 #: ``GeneratorExit`` on a stream the consumer abandoned). Cancellation is not a
@@ -165,8 +169,31 @@ TOOL_DURATION = MetricSpec(
     name="gen_ai.execute_tool.duration",
     kind=Kind.HISTOGRAM,
     unit="s",
-    description="Duration of tool executions; error.type is set on failure only.",
-    attributes=(GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, ERROR_TYPE),
+    description=(
+        "Duration of tool executions; error.type is set on failure only, gen_ai.agent.name "
+        "and gen_ai.tool.type when known."
+    ),
+    # gen_ai.agent.name (the agent executing the tool) and gen_ai.tool.type come last
+    # and are absent when unknown, so series recorded without them keep their labels.
+    attributes=(
+        GEN_AI_OPERATION_NAME,
+        GEN_AI_TOOL_NAME,
+        ERROR_TYPE,
+        GEN_AI_AGENT_NAME,
+        GEN_AI_TOOL_TYPE,
+    ),
+    buckets=DURATION_BUCKETS,
+)
+
+WORKFLOW_DURATION = MetricSpec(
+    name="gen_ai.workflow.duration",
+    kind=Kind.HISTOGRAM,
+    unit="s",
+    description=(
+        "Duration of coordinated multi-agent runs (a graph, a crew); error.type is set on "
+        "failure only."
+    ),
+    attributes=(GEN_AI_OPERATION_NAME, GEN_AI_WORKFLOW_NAME, ERROR_TYPE),
     buckets=DURATION_BUCKETS,
 )
 
@@ -288,6 +315,7 @@ RETRY_GIVE_UPS = MetricSpec(
 ALL_METRICS: tuple[MetricSpec, ...] = (
     AGENT_DURATION,
     TOOL_DURATION,
+    WORKFLOW_DURATION,
     AGENT_TIME_TO_FIRST_CHUNK,
     TOOL_TIME_TO_FIRST_CHUNK,
     CACHE_LOOKUPS,
@@ -309,6 +337,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
 #: The word users pass for what is timed (``@agentstat.agent``, ``AGENTSTAT_AGENTS``).
 AGENT = "agent"
 TOOL = "tool"
+WORKFLOW = "workflow"
 
 
 @dataclass(frozen=True)
@@ -316,11 +345,11 @@ class Operation:
     """One kind of timed call and everything derived from it: the wrappers record it,
     the rules, dashboards, ``agentstat check`` and the demo read it back."""
 
-    kind: str  # the word users pass: "agent" or "tool"
+    kind: str  # the word users pass: "agent", "tool" or "workflow"
     operation_name: str  # gen_ai.operation.name value
-    name_attribute: str  # the attribute naming the agent or tool
+    name_attribute: str  # the attribute naming the agent, tool or workflow
     duration: MetricSpec
-    time_to_first_chunk: MetricSpec
+    time_to_first_chunk: MetricSpec | None  # None: not streamed (workflows)
     title: str  # CamelCase part of alert names
 
     @property
@@ -350,11 +379,19 @@ TOOL_OPERATION = Operation(
     time_to_first_chunk=TOOL_TIME_TO_FIRST_CHUNK,
     title="Tool",
 )
-OPERATIONS: tuple[Operation, ...] = (AGENT_OPERATION, TOOL_OPERATION)
+WORKFLOW_OPERATION = Operation(
+    kind=WORKFLOW,
+    operation_name=OPERATION_INVOKE_WORKFLOW,
+    name_attribute=GEN_AI_WORKFLOW_NAME,
+    duration=WORKFLOW_DURATION,
+    time_to_first_chunk=None,
+    title="Workflow",
+)
+OPERATIONS: tuple[Operation, ...] = (AGENT_OPERATION, TOOL_OPERATION, WORKFLOW_OPERATION)
 
 
 def operation(kind: str) -> Operation:
-    """The operation record for ``kind`` ("agent" or "tool"); ValueError otherwise."""
+    """The operation record for ``kind`` ("agent", "tool", "workflow"); ValueError otherwise."""
     for candidate in OPERATIONS:
         if candidate.kind == kind:
             return candidate

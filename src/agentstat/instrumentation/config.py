@@ -9,8 +9,9 @@ Sources, later ones overriding earlier ones key by key:
 3. ``AGENTSTAT_AGENTS``, ``AGENTSTAT_TOOLS``, ``AGENTSTAT_CACHES``,
    ``AGENTSTAT_BALANCERS``, ``AGENTSTAT_STRICT``.
 
-An entry is ``module:qualname`` with an optional ``=name``; in TOML a key holds a list
-of entries or one comma-separated string.
+An entry is ``module:qualname`` with an optional ``=name``, or ``=@attribute`` to take
+the name from the instance at call time (``myapp:Agent.run=@name`` reads ``self.name``);
+in TOML a key holds a list of entries or one comma-separated string.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class Target:
     qualname: str
     name: str
     entry: str
+    #: ``=@attribute``: read the name from the instance at call time (``name`` is then
+    #: the fallback, the qualname); dotted attributes allowed.
+    name_from: str | None = None
 
     @property
     def path(self) -> str:
@@ -79,7 +83,8 @@ class Config:
 
 
 def parse_entry(kind: str, entry: str) -> Target:
-    """``"pkg.mod:Class.method=name"`` -> :class:`Target`; :class:`ConfigError` if malformed."""
+    """``"pkg.mod:Class.method=name"`` (or ``=@attribute``) -> :class:`Target`;
+    :class:`ConfigError` if malformed."""
     if kind not in KINDS:
         raise ConfigError(f"unknown target kind {kind!r}; expected one of {', '.join(KINDS)}")
     text = entry.strip()
@@ -94,7 +99,21 @@ def parse_entry(kind: str, entry: str) -> Target:
         raise ConfigError(f"{kind} entry {text!r}: {qualname!r} is not a qualified name")
     if has_name and not name:
         raise ConfigError(f"{kind} entry {text!r}: empty name after '='")
-    return Target(kind=kind, module=module, qualname=qualname, name=name or qualname, entry=text)
+    name_from = None
+    if name.startswith("@"):
+        name_from, name = name[1:].strip(), ""
+        if not _DOTTED.match(name_from):
+            raise ConfigError(
+                f"{kind} entry {text!r}: {name_from!r} after '=@' is not an attribute name"
+            )
+    return Target(
+        kind=kind,
+        module=module,
+        qualname=qualname,
+        name=name or qualname,
+        entry=text,
+        name_from=name_from,
+    )
 
 
 def parse_entries(kind: str, value: str | Sequence[str]) -> tuple[list[Target], list[ConfigError]]:

@@ -19,17 +19,22 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any
 
 import wrapt
 
 from agentstat.errors import TargetError
-from agentstat.instrumentation import _wrappers
+from agentstat.instrumentation import _wrappers, captured
 from agentstat.instrumentation.config import Target
 
 _logger = logging.getLogger("agentstat")
 _ABSENT = object()
+_MAIN_REASON = (
+    "__main__ targets cannot work: a script runs after instrumentation starts and is never "
+    "imported, so there is nothing to wrap yet and no import to hook; put the function in a "
+    "module the script imports, or decorate it with @agentstat.agent / @agentstat.tool"
+)
 
 
 def _underlying(raw: Any) -> Any:
@@ -71,6 +76,9 @@ class Patcher:
 
     def add(self, target: Target) -> None:
         """Wrap ``target`` now if its module is loaded, else when it is imported."""
+        if target.module == "__main__":
+            self.problem(target, _MAIN_REASON)
+            return
         module = sys.modules.get(target.module)
         if module is not None:
             self._apply(module, target)
@@ -110,6 +118,7 @@ class Patcher:
             if target.kind in self._class_patchers:
                 self._patch_class(owner, attribute, target)
             else:
+                captured.warn_if_held(owner, attribute, target.kind, target.entry, target.path)
                 self._patch_callable(owner, attribute, target)
 
     def _patch_callable(self, owner: Any, attribute: str, target: Target) -> None:
@@ -124,18 +133,49 @@ class Patcher:
             return
         func = _underlying(raw)
         if isinstance(func, type) or not callable(func):
+            made_by = type(func).__module__.partition(".")[0]
+            hint = (
+                ""
+                if made_by in ("builtins", target.module.partition(".")[0])
+                else (
+                    f" (a {made_by} object, e.g. made by a framework decorator: name the method "
+                    "that runs it, or the function before decorating)"
+                )
+            )
             self.problem(
-                target, f"{target.path} is a {type(func).__name__}, not a function or method"
+                target, f"{target.path} is a {type(func).__name__}, not a function or method{hint}"
+            )
+            return
+        no_instance = isinstance(raw, staticmethod) or (
+            isinstance(owner, ModuleType) and isinstance(func, FunctionType)
+        )
+        if target.name_from and no_instance:
+            self.problem(
+                target, f"=@{target.name_from} reads the instance, but {target.path} has none"
             )
             return
         try:
-            recorder = _wrappers.Recorder(target.kind, target.name)
+            names = recorder = None
+            if target.name_from:  # the fallback name is admitted under the cap when used
+                names = _wrappers.InstanceNames(target.kind, target.name_from, target.name)
+            else:
+                recorder = _wrappers.Recorder(target.kind, target.name)
         except ValueError as exc:
             self.problem(target, str(exc))
             return
         before = owner.__dict__.get(attribute, _ABSENT) if hasattr(owner, "__dict__") else _ABSENT
-        wrapper = _wrappers.wrapt_wrapper(recorder, func)
-        setattr(owner, attribute, _wrappers.AgentstatFunctionWrapper(raw, wrapper))
+        wrapper = _wrappers.wrapt_wrapper(recorder, func, names)
+        try:
+            setattr(owner, attribute, _wrappers.AgentstatFunctionWrapper(raw, wrapper))
+        except Exception as exc:  # e.g. a pydantic model instance refuses new attributes
+            cls = type(owner).__qualname__
+            self.problem(
+                target,
+                f"cannot replace {attribute!r} on this {cls} object ({type(exc).__name__}: "
+                f"{exc}); name the class method instead and take the name from the instance: "
+                f"{target.module}:{cls}.{attribute}=@name",
+            )
+            return
         self._restore.append((owner, attribute, before))
         _logger.debug("agentstat: instrumented %s %s as %r", target.kind, target.path, target.name)
 
