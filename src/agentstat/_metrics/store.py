@@ -31,8 +31,12 @@ class Store:
     def histogram(self, spec: MetricSpec) -> HistogramFamily:
         family = self._families.get(spec.name)
         if family is None:
+            from agentstat.instrumentation.config import with_duration_buckets
+
             with self._lock:
-                family = self._families.setdefault(spec.name, HistogramFamily(spec))
+                family = self._families.get(spec.name) or self._families.setdefault(
+                    spec.name, HistogramFamily(with_duration_buckets(spec))
+                )
         return family
 
     def families(self) -> Iterator[HistogramFamily]:

@@ -56,8 +56,12 @@ def build_objectives(
     group_by: tuple[str, ...] = (),
     burn_rates: tuple[str, ...] = (),
 ) -> Objectives:
-    """A :class:`Objectives` from command-line settings (``name=value`` pairs)."""
-    values: dict[str, Any] = {}
+    """A :class:`Objectives` from command-line settings (``name=value`` pairs), with the
+    duration buckets the instrumentation uses
+    (:func:`agentstat.instrumentation.config.duration_buckets`)."""
+    from agentstat.instrumentation.config import duration_buckets
+
+    values: dict[str, Any] = {"duration_buckets": duration_buckets()}
     for item in settings:
         name, sep, text = item.partition("=")
         name = name.strip().replace("-", "_")
