@@ -156,12 +156,16 @@ def indent(text: str, spaces: int) -> str:
 
 def exceeds(ratio: float, limit: float) -> bool:
     """``ratio > limit`` after the rules' rounding (for ``agentstat check``)."""
-    return round(ratio * SCALE) / SCALE > limit
+    return _nine_decimals(ratio) > limit
 
 
 def falls_below(ratio: float, limit: float) -> bool:
     """``ratio < limit`` after the rules' rounding (for ``agentstat check``)."""
-    return round(ratio * SCALE) / SCALE < limit
+    return _nine_decimals(ratio) < limit
+
+
+def _nine_decimals(value: float) -> float:
+    return round(value * SCALE) / SCALE if math.isfinite(value) else value
 
 
 def regex_alternatives(values: list[str]) -> str:
