@@ -47,8 +47,8 @@ def test_committed_files_are_not_stale() -> None:
     assert not stale, f"regenerate with `python -m agentstat.ops.generate`: {stale}"
 
 
-def test_yaml_writer_round_trips() -> None:
-    """The dependency-free YAML writer produces exactly the generated dict."""
+def test_rule_file_reads_back_as_the_generated_rules() -> None:
+    """The YAML text (PyYAML, PromQL as literal blocks) loads back as exactly the dict."""
     assert yaml.safe_load(generated_files()[RULES_FILE]) == rules.rule_groups()
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentstat import semconv
-from agentstat.ops import _yaml, promql
+from agentstat.ops import promql
 from agentstat.ops.objectives import (
     SEVERITY_CRITICAL,
     SEVERITY_WARNING,
@@ -476,5 +476,25 @@ HEADER = (
 
 
 def render(objectives: Objectives | None = None) -> str:
-    """The rule file as YAML text."""
-    return HEADER + _yaml.dump(rule_groups(objectives))
+    """The rule file as YAML text: PyYAML, keys in generator order, PromQL as literal
+    blocks so the committed file reads and diffs like hand-written rules."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        def represent_str(self, data: str) -> yaml.ScalarNode:
+            style = "|" if "\n" in data else None
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+        def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+            super().increase_indent(flow, False)  # lists indented under their key
+
+    Dumper.add_representer(str, Dumper.represent_str)
+    text = yaml.dump(
+        rule_groups(objectives),
+        Dumper=Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=1000,
+        default_flow_style=False,
+    )
+    return HEADER + text
