@@ -141,6 +141,9 @@ class Objectives:
     no_healthy_instance_for: str = "1m"
     rejections_for: str = "5m"
     imbalance_for: str = "15m"
+    #: The period the error budget is spent over (the burn rates assume 30 days); the
+    #: dashboards' "error budget left" reads it.
+    error_budget_window: str = "30d"
 
     #: Calls an agent or tool must make within an alert's (short) window before the
     #: alert may fire: a single slow or failed call of an idle agent must not page.
@@ -214,6 +217,7 @@ class Objectives:
                 "rejections_for",
                 "imbalance_window",
                 "imbalance_for",
+                "error_budget_window",
             )
         }
         if self.evaluation_interval is not None:

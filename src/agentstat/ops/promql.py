@@ -173,6 +173,43 @@ def regex_alternatives(values: list[str]) -> str:
     return "|".join(re.escape(v).replace("\\", "\\\\") for v in values)
 
 
+def busiest_utilization(objectives: Objectives, sel: str) -> tuple[str, str]:
+    """PromQL of a pool's busiest healthy instance's utilisation, and of that over the
+    pool's utilisation (the even-distribution measure), both per pool.
+
+    Utilisation is load over capacity averaged over ``imbalance_window`` and summed over
+    every process (an instance's real load is what every balancer sends it), among the
+    instances healthy in every process throughout the window (an ejected instance's
+    share goes to the others by design). The pool's utilisation is the same sum over
+    its healthy instances, so the fair share is weighted by capacity: shares that follow
+    capacities read 1.0. Each is one expression, so it reads one snapshot.
+    """
+    pool = semconv.INSTANCE_LOAD.label(semconv.POOL_NAME)
+    instance = semconv.INSTANCE_LOAD.label(semconv.INSTANCE_ID)
+    window = objectives.imbalance_window
+    entity = by(objectives, pool, instance)
+    healthy = (
+        f"{on(objectives, pool, instance)} (\n"
+        f"  min {entity} (min_over_time({semconv.INSTANCE_HEALTHY.prometheus_name}{sel}"
+        f"[{window}])) == 1\n)"
+    )
+
+    def healthy_sum(spec: semconv.MetricSpec) -> str:
+        average = f"avg_over_time({spec.prometheus_name}{sel}[{window}])"
+        return f"sum {entity} ({average})\nand {healthy}"
+
+    load = healthy_sum(semconv.INSTANCE_LOAD)
+    capacity = healthy_sum(semconv.INSTANCE_CAPACITY)
+    per_instance = f"(\n{indent(load, 2)}\n)\n/\n(\n{indent(capacity, 2)}\n)"
+    per_pool = (
+        f"sum {by(objectives, pool)} (\n{indent(load, 2)}\n)\n/\n"
+        f"sum {by(objectives, pool)} (\n{indent(capacity, 2)}\n)"
+    )
+    busiest = f"max {by(objectives, pool)} (\n{indent(per_instance, 2)}\n)"
+    imbalance = f"{busiest}\n/ {on(objectives, pool)}\n(\n{indent(per_pool, 2)}\n)"
+    return busiest, imbalance
+
+
 def histogram_quantile(bounds: list[float], cumulative: list[float], q: float) -> float:
     """``histogram_quantile`` on cumulative bucket counts (the last one is ``+Inf``):
     linear inside the bucket, the last finite bound when the rank falls in ``+Inf``."""

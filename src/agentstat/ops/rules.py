@@ -360,45 +360,15 @@ def balancer_rules(objectives: Objectives) -> list[Rule]:
 
 
 def _imbalance_records(objectives: Objectives) -> list[Rule]:
-    """Even distribution: how much busier than its pool the busiest instance is.
-
-    Utilisation is load over capacity averaged over ``imbalance_window`` and summed over
-    every process (an instance's real load is what all balancers send it), among the
-    instances healthy in every process throughout the window (an ejected instance's
-    share goes to the others by design). The pool's utilisation is the same sum over
-    its healthy instances, so the fair share is weighted by capacity: shares that
-    follow capacities read 1.0. Each ratio is one expression (one snapshot).
-    """
+    """Even distribution per pool (see :func:`promql.busiest_utilization`), and the
+    selection rate that tells traffic from a trickle."""
     pool = semconv.INSTANCE_LOAD.label(semconv.POOL_NAME)
-    instance = semconv.INSTANCE_LOAD.label(semconv.INSTANCE_ID)
     window = objectives.imbalance_window
     sel = promql.selector(objectives)
-    entity = promql.by(objectives, pool, instance)
-    healthy = (
-        f"{promql.on(objectives, pool, instance)} (\n"
-        f"  min {entity} (min_over_time({semconv.INSTANCE_HEALTHY.prometheus_name}{sel}"
-        f"[{window}])) == 1\n)"
-    )
-
-    def healthy_sum(spec: semconv.MetricSpec) -> str:
-        average = f"avg_over_time({spec.prometheus_name}{sel}[{window}])"
-        return f"sum {entity} ({average})\nand {healthy}"
-
-    load = healthy_sum(semconv.INSTANCE_LOAD)
-    capacity = healthy_sum(semconv.INSTANCE_CAPACITY)
-    per_instance = f"(\n{promql.indent(load, 2)}\n)\n/\n(\n{promql.indent(capacity, 2)}\n)"
-    per_pool = (
-        f"sum {promql.by(objectives, pool)} (\n{promql.indent(load, 2)}\n)\n/\n"
-        f"sum {promql.by(objectives, pool)} (\n{promql.indent(capacity, 2)}\n)"
-    )
-    busiest = f"max {promql.by(objectives, pool)} (\n{promql.indent(per_instance, 2)}\n)"
-    on_pool = promql.on(objectives, pool)
+    busiest, imbalance = promql.busiest_utilization(objectives, sel)
     return [
         _record(promql.pool_busiest_utilization(window), promql.exact(busiest)),
-        _record(
-            promql.pool_imbalance(window),
-            promql.exact(f"{busiest}\n/ {on_pool}\n(\n{promql.indent(per_pool, 2)}\n)"),
-        ),
+        _record(promql.pool_imbalance(window), promql.exact(imbalance)),
         _record(
             promql.pool_selections(window),
             f"sum {promql.by(objectives, pool)} (\n"
