@@ -209,6 +209,8 @@ def test_rules_command_output_passes_promtool(tmp_path: Path) -> None:
         (["--set", "rate_window=5 minutes"], "not a Prometheus duration"),
         (["--selector", "job=agents"], "not a PromQL matcher list"),
         (["--set", "bogus=1"], "expected NAME=VALUE"),
+        (["--set", "imbalance_alert=1"], "must exceed 1"),
+        (["--set", "imbalance_window=15 minutes"], "not a Prometheus duration"),
     ],
 )
 def test_rules_command_rejects_bad_settings(settings: list[str], message: str) -> None:
