@@ -133,7 +133,10 @@ def rules_command(
 
     Defaults are the shipped rules (alerts/agentstat-rules.yml): P95 < 500 ms (alert
     > 1 s), success > 99 % (alert < 95 %, multi-window burn rates), cache hit > 80 %
-    (alert < 50 %), instance load alert > 80 %.
+    (alert < 50 %), instance load alert > 80 %, even distribution (busiest healthy
+    instance at most 1.5x its capacity-weighted share). Latency thresholds must be
+    duration bucket bounds: set your own bounds with AGENTSTAT_DURATION_BUCKETS or
+    duration_buckets in [tool.agentstat], the same as the instrumented processes use.
     """
     from agentstat.ops import rules
 
