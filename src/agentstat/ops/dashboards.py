@@ -19,7 +19,9 @@ with the SDK from the package index: it can express every panel below, but
 
 * its version scheme defeats pinning by range: ``pip install grafana-foundation-sdk``
   picks ``1769699998!10.1.0`` (the Grafana 10.1 build, schemaVersion 36) over the 11.6
-  build, which needs the exact epoch pin ``==1769699379!11.6.0``;
+  build, which needs the exact epoch pin ``==1769699379!11.6.0`` and writes
+  schemaVersion 41 (these dicts: 39), so the Grafana versions the files suit would follow
+  whichever SDK build generated them;
 * the same code breaks across builds (10.1 names ``GraphTresholdsStyleMode``, 11.6
   ``GraphThresholdsStyleMode``);
 * its output differs from what these dicts say and what the live test proves on a real
