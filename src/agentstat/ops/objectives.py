@@ -102,8 +102,9 @@ class Objectives:
     #: Even distribution: the busiest healthy instance's utilisation (load over
     #: capacity) may be at most this many times its pool's (all load over all capacity
     #: of the healthy instances), i.e. its capacity-weighted fair share. Fair pools
-    #: (round robin, least loaded, weights that follow capacity) measured <= 1.43x above
-    #: trickle traffic with the real balancer; see docs/operations.md.
+    #: (round robin, least loaded, weights that follow capacity) measured <= 1.14x with
+    #: the real balancer wherever their busiest instance was 25 % busy, up to 1.52x
+    #: below that; see docs/operations.md.
     imbalance_alert: float = 1.5
     #: ... judged only while the pool makes at least this many selections per second
     #: (below it, a 15-minute average of a sampled gauge is noise: 0.1/s read 1.5-5.5x) ...
