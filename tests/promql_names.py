@@ -11,7 +11,8 @@ from agentstat import semconv
 
 _FUNCTIONS = {
     "sum", "max", "min", "avg", "count", "rate", "increase", "avg_over_time",
-    "histogram_quantile", "and", "or", "unless", "group_left", "group_right",
+    "histogram_quantile", "and", "or", "unless", "group_left", "group_right", "round",
+    "min_over_time", "max_over_time", "vector", "clamp_max", "clamp_min", "time",
 }  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from agentstat import semconv
-from agentstat.ops.check import Status, evaluate, parse
+from agentstat.ops.check import CheckError, Row, Status, evaluate, parse
 from agentstat.ops.cli import EXIT_UNREADABLE, check_command
 from agentstat.ops.objectives import Objectives
 from agentstat.ops.promql import histogram_quantile as quantile
@@ -301,3 +301,99 @@ def test_rejections_are_below_target_not_an_alert() -> None:
     (pool,) = [row for row in rows if row.kind == "pool"]
     assert pool.status is Status.BELOW_TARGET
     assert "3 acquisitions rejected" in pool.reasons
+
+
+def _agent_page(fast: int, total: int, failed: int = 0, le_text: str = "1.0") -> str:
+    """One agent's histogram after ``total`` calls, ``fast`` of them <= 1 s (and
+    <= 0.5 s), ``failed`` of them failed; the 1 s bound spelled ``le_text``."""
+    name = AGENT.prometheus_name
+    lines = []
+    for error, calls, quick in (
+        ("", total - failed, fast - failed),
+        ("ValueError", failed, failed),
+    ):
+        if not calls:
+            continue
+        error_label = f',error_type="{error}"' if error else ""
+        labels = f'gen_ai_agent_name="a"{error_label}'
+        for bound, count in (("0.5", quick), (le_text, quick), ("+Inf", calls)):
+            lines.append(f'{name}_bucket{{{labels},le="{bound}"}} {count}')
+        lines.append(f"{name}_count{{{labels}}} {calls}")
+    return _page(lines)
+
+
+@pytest.mark.parametrize("le_text", ["1.0", "1"], ids=["scraped", "collector"])
+def test_exactly_95_percent_fast_passes_and_94_9_alerts(le_text: str) -> None:
+    """ "P95 > 1 s" means more than 5 % slower: 38 of 40 fast passes, 949 of 1000 alerts,
+    whichever way the bound is spelled."""
+    (row,) = evaluate({}, parse(_agent_page(38, 40, le_text=le_text), "w1"), 1.0, Objectives())
+    assert row.status is Status.OK, row
+    (row,) = evaluate({}, parse(_agent_page(949, 1000, le_text=le_text), "w1"), 1.0, Objectives())
+    assert row.status is Status.ALERT, row
+
+
+def test_exactly_95_percent_success_passes_the_alert_threshold() -> None:
+    """38 of 40 calls succeeding is 95.0 %: below the 99 % target, not below the alert."""
+    (row,) = evaluate({}, parse(_agent_page(40, 40, failed=2), "w1"), 1.0, Objectives())
+    assert row.status is Status.BELOW_TARGET, row
+    (row,) = evaluate({}, parse(_agent_page(1000, 1000, failed=51), "w1"), 1.0, Objectives())
+    assert row.status is Status.ALERT, row
+
+
+def test_a_page_without_the_threshold_bucket_gives_no_verdict() -> None:
+    """Bounds without 1 s cannot count "slower than 1 s": no verdict (exit 2), not a
+    false alarm that every call is slow."""
+    page = _agent_page(40, 40).replace('le="1.0"', 'le="2.0"')
+    with pytest.raises(CheckError, match=r"no bucket at 1\.0 s"):
+        evaluate({}, parse(page, "w1"), 1.0, Objectives())
+
+
+def _pool_page(loads: list[int], selections: list[int], healthy: list[int] | None = None) -> str:
+    load, capacity = semconv.INSTANCE_LOAD, semconv.INSTANCE_CAPACITY
+    up, chosen = semconv.INSTANCE_HEALTHY, semconv.BALANCER_SELECTIONS
+    lines = []
+    for spec, kind in ((load, "gauge"), (capacity, "gauge"), (up, "gauge")):
+        lines.append(f"# TYPE {spec.prometheus_name} {kind}")
+    lines.append(f"# TYPE {chosen.prometheus_name.removesuffix('_total')} counter")
+    for index, (in_flight, count) in enumerate(zip(loads, selections, strict=True)):
+        labels = f'agentstat_balancer_pool="p",agentstat_balancer_instance_id="p-{index}"'
+        ok = 1 if healthy is None else healthy[index]
+        lines += [
+            f"{load.prometheus_name}{{{labels}}} {in_flight}",
+            f"{capacity.prometheus_name}{{{labels}}} 10",
+            f"{up.prometheus_name}{{{labels}}} {ok}",
+            f"{chosen.prometheus_name}{{{labels}}} {count}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _pool_row(before: str, after: str, seconds: float = 10.0) -> Row:
+    rows = evaluate(parse(before, "w"), parse(after, "w"), seconds, Objectives())
+    return next(row for row in rows if row.kind == "pool")
+
+
+def test_uneven_load_is_below_target() -> None:
+    """A busy instance at 2.5x its pool's load per capacity misses the even-distribution
+    target (a ticket in the rules), with enough traffic and the instance busy enough."""
+    row = _pool_row(_pool_page([5, 1, 1, 1], [0] * 4), _pool_page([5, 1, 1, 1], [50, 10, 10, 10]))
+    assert row.status is Status.BELOW_TARGET, row
+    assert row.values["busiest"] == "2.50x"
+
+
+@pytest.mark.parametrize(
+    ("loads", "selections", "healthy"),
+    [
+        ([3, 3, 3, 3], [20, 20, 20, 20], None),
+        ([5, 1, 1, 1], [2, 1, 1, 1], None),
+        ([2, 0, 0, 0], [40, 20, 20, 20], None),
+        ([3, 3, 3, 0], [30, 30, 30, 0], [1, 1, 1, 0]),
+    ],
+    ids=["even", "trickle", "quiet", "ejected-instance-left-out"],
+)
+def test_even_trickle_quiet_and_ejected_pools_pass(
+    loads: list[int], selections: list[int], healthy: list[int] | None
+) -> None:
+    """Even load, under 1 selection/s, a busiest instance under 25 % busy, or an ejected
+    instance standing idle: no uneven-distribution verdict."""
+    row = _pool_row(_pool_page(loads, [0] * 4, healthy), _pool_page(loads, selections, healthy))
+    assert row.status is Status.OK, row

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from agentstat import semconv
 from agentstat.ops import dashboards, objectives
-from agentstat.ops.objectives import DASHBOARD_UID_AGENTS, DASHBOARD_UID_RESOURCES
+from agentstat.ops.objectives import DASHBOARD_UID_AGENTS, DASHBOARD_UID_RESOURCES, Objectives
 from tests.helpers import REPO
 from tests.promql_names import metric_names, table_names
 
@@ -53,10 +52,15 @@ def test_provisioning_conventions(path: Path) -> None:
         assert panel["description"], panel["title"]
         for target in panel["targets"]:
             assert target["datasource"]["uid"] == "${datasource}"
+            if target["expr"].startswith("count(ALERTS"):
+                continue  # alerts carry the rules' labels, not the scrape's job
             assert 'job=~"$job"' in target["expr"], panel["title"]
-            if "rate(" in target["expr"] or "increase(" in target["expr"]:
-                assert "[$__rate_interval]" in target["expr"], panel["title"]
-                assert "[5m]" not in target["expr"]
+            # rates over the panel's interval, or over an objective's own window
+            windows = set(re.findall(r"\[([^\]]+)\]", target["expr"]))
+            assert windows <= {"$__rate_interval", *_OBJECTIVE_WINDOWS}, panel["title"]
+
+
+_OBJECTIVE_WINDOWS = {Objectives().error_budget_window, Objectives().imbalance_window}
 
 
 def test_variables_for_every_entity() -> None:
@@ -83,7 +87,7 @@ def test_every_query_uses_known_metric_names() -> None:
             assert match, variable["name"]
             queries.append(match.group(1))
         for query in queries:
-            assert metric_names(query) <= known, query
+            assert metric_names(query) <= known | {"ALERTS"}, query
 
 
 def test_panels_required_by_the_issue() -> None:
@@ -102,6 +106,10 @@ def test_panels_required_by_the_issue() -> None:
         "Healthy instances",
         "Rejections per second",
         "Retries per second",
+        "Agent time to first chunk P50 / P95",
+        "Tool time to first chunk P50 / P95",
+        "Load spread per pool",
+        "Acquisitions that waited per second",
     ):
         assert needed in titles
     heatmaps = [p for f in FILES for p in _panels(_load(f)) if p["type"] == "heatmap"]
@@ -134,12 +142,13 @@ def test_thresholds_at_target_and_alert_values() -> None:
 
 
 def test_slow_call_panels_use_the_exact_buckets() -> None:
-    """The "slower than" panel reads le="0.5" and le="1.0", as the alerts do."""
+    """The "slower than" panel reads the 0.5 s and 1 s buckets in every spelling, as the
+    alerts do."""
     agents = _load(REPO / "dashboards" / "agentstat-agents.json")
     panel = next(p for p in _panels(agents) if p["title"].startswith("Agent calls slower"))
     exprs = " ".join(t["expr"] for t in panel["targets"])
-    for bound in (objectives.LATENCY_P95_TARGET_SECONDS, objectives.LATENCY_P95_ALERT_SECONDS):
-        assert f'le="{semconv.le_label(bound)}"' in exprs
+    assert 'le="0.5"' in exprs
+    assert 'le=~"1(\\\\.0)?"' in exprs  # le="1.0" from a scrape, le="1" from a Collector
 
 
 def test_grid_positions_do_not_overlap() -> None:
@@ -155,3 +164,29 @@ def test_grid_positions_do_not_overlap() -> None:
             }
             assert not cells & taken, panel["title"]
             taken |= cells
+
+
+def test_both_dashboards_open_on_the_overview() -> None:
+    """The first row is the overview: latency, success, error budget left, cache hit
+    rate, busiest instance, load spread and firing alerts, as single numbers."""
+    for path in FILES:
+        panels = _load(path)["panels"]
+        assert panels[0]["type"] == "row" and panels[0]["title"] == "Overview"
+        overview = []
+        for panel in panels[1:]:
+            if panel["type"] == "row":
+                break
+            overview.append(panel)
+        assert {p["type"] for p in overview} == {"stat"}
+        titles = " | ".join(p["title"] for p in overview)
+        for needed in (
+            "P95 latency",
+            "Success rate",
+            "Error budget left",
+            "Cache hit rate",
+            "Busiest instance",
+            "Load spread",
+            "Firing agentstat alerts",
+        ):
+            assert needed in titles, path.name
+        assert sum(p["gridPos"]["w"] for p in overview) == 24

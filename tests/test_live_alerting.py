@@ -3,8 +3,10 @@ second with rules from our generator (shortened windows and ``for:``), a real
 Alertmanager routing with the shipped alerts/alertmanager.yml, and a webhook receiver.
 
 1. Healthy workload: no alert is ever pending or firing, and the webhook hears nothing.
-2. Faults injected (the workers restart with ``--fault``): every fault's alert reaches
-   the webhook through Alertmanager, on the receiver its severity routes to.
+2. Faults injected (the workers restart with ``--fault``): every broken agent, tool,
+   cache and pool pages, once: all pages about one thing share one Alertmanager group
+   (one incident), the burn-rate pages of an agent whose success-rate page fires stay
+   quiet, and so do the tickets about anything that pages.
 3. Every dashboard panel query and variable query returns non-empty, sane data through
    Prometheus's HTTP API.
 
@@ -61,6 +63,8 @@ LIVE_TARGETS = Objectives(
     cache_hit_rate_for="2s",
     cache_hit_rate_target_for="2s",
     instance_load_for="2s",
+    imbalance_window="20s",
+    imbalance_for="2s",
     no_healthy_instance_for="2s",
     rejections_for="2s",
     evaluation_interval="1s",
@@ -92,6 +96,19 @@ class Webhook:
         self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def notifications(self) -> list[tuple[float, str, str, list[dict[str, str]]]]:
+        """(arrival, receiver path, group key, labels of its firing alerts) of each."""
+        with self.lock:
+            return [
+                (
+                    at,
+                    path,
+                    body["groupKey"],
+                    [a["labels"] for a in body["alerts"] if a["status"] == "firing"],
+                )
+                for at, path, body in self.received
+            ]
 
     def firing(self) -> list[tuple[float, str, dict[str, str]]]:
         """(arrival, receiver path, labels) of every firing alert notified so far."""
@@ -223,25 +240,76 @@ def _check_dashboards(prom: Prometheus, start: float, end: float) -> list[str]:
     return problems
 
 
-def _expected_alerts() -> list[tuple[str, str, dict[str, str]]]:
-    """(alert name, receiver path, labels that must match) for every injected fault."""
+def _expected_pages() -> dict[tuple[str, str], set[str]]:
+    """(label, value) of each thing a fault breaks -> the alerts that may page for it."""
     from agentstat.demo import fleet as demo
 
-    agent = semconv.AGENT_DURATION.label(semconv.GEN_AI_AGENT_NAME)
-    tool = semconv.TOOL_DURATION.label(semconv.GEN_AI_TOOL_NAME)
+    agent = semconv.AGENT_OPERATION.name_label
+    tool = semconv.TOOL_OPERATION.name_label
     cache = semconv.CACHE_LOOKUPS.label(semconv.CACHE_NAME)
     pool = semconv.INSTANCE_LOAD.label(semconv.POOL_NAME)
-    instance = semconv.INSTANCE_LOAD.label(semconv.INSTANCE_ID)
-    return [
-        ("AgentstatAgentLatencyHigh", "/pager", {agent: demo.SLOW_AGENT}),
-        ("AgentstatAgentSuccessRateLow", "/pager", {agent: demo.FAILING_AGENT}),
-        ("AgentstatAgentErrorBudgetBurn", "/pager", {agent: demo.FAILING_AGENT}),
-        ("AgentstatToolSuccessRateLow", "/pager", {tool: demo.FAILING_TOOL}),
-        ("AgentstatCacheHitRateLow", "/pager", {cache: demo.CACHE}),
-        ("AgentstatInstanceLoadHigh", "/pager", {pool: demo.POOL, instance: demo.HOT_INSTANCE}),
-        ("AgentstatPoolNoHealthyInstance", "/pager", {pool: demo.POOL}),
-        ("AgentstatBalancerRejecting", "/tickets", {pool: demo.POOL}),
-    ]
+    return {
+        (agent, demo.SLOW_AGENT): {"AgentstatAgentLatencyHigh"},
+        (agent, demo.FAILING_AGENT): {
+            "AgentstatAgentSuccessRateLow",
+            "AgentstatAgentErrorBudgetBurn",
+        },
+        (tool, demo.FAILING_TOOL): {"AgentstatToolSuccessRateLow", "AgentstatToolErrorBudgetBurn"},
+        (cache, demo.CACHE): {"AgentstatCacheHitRateLow"},
+        (pool, demo.POOL): {"AgentstatPoolNoHealthyInstance", "AgentstatInstanceLoadHigh"},
+    }
+
+
+#: Labels that say which thing an alert is about (the pager's group_by).
+THING_LABELS = (
+    semconv.AGENT_OPERATION.name_label,
+    semconv.TOOL_OPERATION.name_label,
+    semconv.CACHE_LOOKUPS.label(semconv.CACHE_NAME),
+    semconv.INSTANCE_LOAD.label(semconv.POOL_NAME),
+)
+
+
+def _thing(labels: dict[str, str]) -> tuple[str, str] | None:
+    for label in THING_LABELS:
+        if labels.get(label):
+            return label, labels[label]
+    return None
+
+
+def _one_page_per_incident(webhook: Webhook) -> list[str]:
+    """What breaks "one page per incident" in what the webhook heard; [] when nothing."""
+    problems = []
+    group_keys: dict[tuple[str, str], set[str]] = {}
+    first_page: dict[tuple[str, str], float] = {}
+    success_paged: dict[tuple[str, str], float] = {}
+    for at, path, key, alerts in webhook.notifications():
+        for labels in alerts:
+            thing = _thing(labels)
+            if path == "/pager" and thing:
+                group_keys.setdefault(thing, set()).add(key)
+                first_page.setdefault(thing, at)
+                if labels["alertname"].endswith("SuccessRateLow"):
+                    success_paged.setdefault(thing, at)
+    for thing, keys in group_keys.items():
+        if len(keys) != 1:
+            problems.append(f"{thing} paged in {len(keys)} incidents: {sorted(keys)}")
+    # Inhibition acts on what reaches Alertmanager after its source: allow one group
+    # interval (1 s here) plus a scrape for the source to arrive and the group to flush.
+    grace = 2.5
+    for at, path, _key, alerts in webhook.notifications():
+        for labels in alerts:
+            thing = _thing(labels)
+            name = labels["alertname"]
+            if (
+                path == "/pager"
+                and name.endswith("ErrorBudgetBurn")
+                and thing in success_paged
+                and at > success_paged[thing] + grace
+            ):
+                problems.append(f"{name} paged for {thing} while its success-rate page fired")
+            if path == "/tickets" and thing in first_page and at > first_page[thing] + grace:
+                problems.append(f"ticket {name} for {thing} while it was paged for")
+    return problems
 
 
 @pytest.mark.timeout(300)
@@ -339,26 +407,45 @@ def test_live_alerting_and_dashboards(tmp_path: Path) -> None:
             ]
             with _workers(worker_ports, worker_faults, tmp_path, "faults"):
                 faults_at = time.monotonic()
-                expected = _expected_alerts()
+                expected = _expected_pages()
+                agent = semconv.AGENT_OPERATION.name_label
 
                 def arrived() -> dict[str, float] | None:
                     seen: dict[str, float] = {}
-                    for alert, path, wanted in expected:
-                        for at, got_path, labels in webhook.firing():
-                            if (
-                                labels.get("alertname") == alert
-                                and got_path == path
-                                and all(labels.get(k) == v for k, v in wanted.items())
-                            ):
-                                seen.setdefault(alert, at - faults_at)
-                    return seen if len(seen) == len(expected) else None
+                    for at, path, labels in webhook.firing():
+                        thing = _thing(labels)
+                        if path == "/pager" and labels["alertname"] in expected.get(thing, ()):
+                            seen.setdefault(f"{thing[1]} {labels['alertname']}", at - faults_at)
+                    paged = {t for t in expected if any(k.startswith(f"{t[1]} ") for k in seen)}
+                    # the failing agent's page must be the success-rate one
+                    success = f"{demo.FAILING_AGENT} AgentstatAgentSuccessRateLow"
+                    return seen if paged == set(expected) and success in seen else None
 
                 try:
-                    latency = _wait_until(arrived, FAULT_TIMEOUT, "every fault's alert")
+                    latency = _wait_until(arrived, FAULT_TIMEOUT, "a page for every fault")
                 except AssertionError:
                     got = sorted({(p, lab["alertname"]) for _, p, lab in webhook.firing()})
                     pending = [a["labels"] for a in prom.api("alerts")["alerts"]]
                     raise AssertionError(f"webhook got {got}; Prometheus has {pending}") from None
+
+                # The burn-rate page and the pool's tickets really fire in Prometheus (so
+                # their silence at the webhook is inhibition, not absence) ...
+                def fire_together() -> bool:
+                    firing = {
+                        (a["labels"]["alertname"], a["labels"].get(agent, ""))
+                        for a in prom.api("alerts")["alerts"]
+                        if a["state"] == "firing"
+                    }
+                    return {
+                        ("AgentstatAgentErrorBudgetBurn", demo.FAILING_AGENT),
+                        ("AgentstatBalancerRejecting", ""),
+                    } <= firing
+
+                _wait_until(fire_together, 30, "the burn-rate page and the rejection ticket")
+                # ... then everything that fires with them has had time to arrive.
+                time.sleep(4)
+                problems = _one_page_per_incident(webhook)
+                assert not problems, "\n".join(problems)
 
                 # ----------------------------------------------------- dashboards
                 problems = _check_dashboards(prom, healthy_from - 15, time.time())
@@ -368,6 +455,8 @@ def test_live_alerting_and_dashboards(tmp_path: Path) -> None:
     print(
         f"\nlive test: {total:.0f}s total, healthy phase {healthy_seconds:.0f}s "
         f"(briefly pending, never fired: {pending or 'none'}), "
-        "fault -> webhook: "
+        "fault -> page: "
         + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in sorted(latency.items()))
+        + f"; {len(webhook.notifications())} notifications, "
+        f"{sum(1 for n in webhook.notifications() if n[1] == '/tickets')} of them tickets"
     )

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from agentstat import semconv
 from agentstat.errors import ConfigError
-from agentstat.ops import objectives, rules
+from agentstat.ops import objectives, promql, rules
 from agentstat.ops.cli import rules_command
 from agentstat.ops.generate import RULES_FILE, generated_files, stale_files
 from agentstat.ops.objectives import RUNBOOK_URL_BASE, BurnRate, Objectives
@@ -47,8 +47,8 @@ def test_committed_files_are_not_stale() -> None:
     assert not stale, f"regenerate with `python -m agentstat.ops.generate`: {stale}"
 
 
-def test_yaml_writer_round_trips() -> None:
-    """The dependency-free YAML writer produces exactly the generated dict."""
+def test_rule_file_reads_back_as_the_generated_rules() -> None:
+    """The YAML text (PyYAML, PromQL as literal blocks) loads back as exactly the dict."""
     assert yaml.safe_load(generated_files()[RULES_FILE]) == rules.rule_groups()
 
 
@@ -209,6 +209,8 @@ def test_rules_command_output_passes_promtool(tmp_path: Path) -> None:
         (["--set", "rate_window=5 minutes"], "not a Prometheus duration"),
         (["--selector", "job=agents"], "not a PromQL matcher list"),
         (["--set", "bogus=1"], "expected NAME=VALUE"),
+        (["--set", "imbalance_alert=1"], "must exceed 1"),
+        (["--set", "imbalance_window=15 minutes"], "not a Prometheus duration"),
     ],
 )
 def test_rules_command_rejects_bad_settings(settings: list[str], message: str) -> None:
@@ -227,3 +229,48 @@ def test_a_burn_rate_that_can_never_fire_is_refused() -> None:
         success_rate_alert=0.8,
         burn_rates=(BurnRate(6, "6h", "30m", "critical"),),
     )
+
+
+def test_latency_rules_match_both_spellings_of_le() -> None:
+    """`le="1.0"` (a scrape) and `le="1"` (a Collector, an OTLP receiver) both count."""
+    text = rules.render()
+    assert 'le=~"1(\\\\.0)?"' in text
+    assert 'le="0.5"' in text
+    assert promql.le_spellings(1.0) == ["1", "1.0"]
+    assert promql.le_spellings(600.0) == ["600", "600.0"]
+    assert promql.le_spellings(0.25) == ["0.25"]
+
+
+def test_every_recorded_ratio_is_rounded_to_nine_decimals() -> None:
+    """Ratios compare exactly at their thresholds (see promql.exact)."""
+    for group in rules.rule_groups()["groups"]:
+        for rule in group["rules"]:
+            name = rule.get("record", "")
+            if ":ratio" in name or "utilization" in name or "imbalance" in name:
+                assert rule["expr"].endswith("/ 1000000000"), name
+
+
+def test_own_duration_buckets_make_any_threshold_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With 2 s among AGENTSTAT_DURATION_BUCKETS, `--set latency_p95_alert_seconds=2` is
+    accepted and counted on the 2 s bucket, in both spellings."""
+    monkeypatch.setenv("AGENTSTAT_DURATION_BUCKETS", "0.25,0.5,1,2,5,30")
+    result = CliRunner().invoke(rules_command, ["--set", "latency_p95_alert_seconds=2"])
+    assert result.exit_code == 0, result.output
+    assert 'le=~"2(\\\\.0)?"' in result.output
+    assert 'le: "2.0"' in result.output or "le: '2.0'" in result.output
+
+
+def test_own_duration_buckets_from_pyproject(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`duration_buckets` in [tool.agentstat] is read the same way; a bad value is a usage
+    error naming its source."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AGENTSTAT_DURATION_BUCKETS", raising=False)
+    (tmp_path / "pyproject.toml").write_text("[tool.agentstat]\nduration_buckets = [0.5, 1, 3]\n")
+    result = CliRunner().invoke(rules_command, ["--set", "latency_p95_alert_seconds=3"])
+    assert result.exit_code == 0, result.output
+    (tmp_path / "pyproject.toml").write_text("[tool.agentstat]\nduration_buckets = [1, 0.5]\n")
+    result = CliRunner().invoke(rules_command, [])
+    assert result.exit_code == 2
+    assert "duration_buckets: bounds must increase" in result.output

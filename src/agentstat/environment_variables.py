@@ -33,3 +33,9 @@ Environment only."""
 AGENTSTAT_WEB_CONFIG_FILE = "AGENTSTAT_WEB_CONFIG_FILE"
 """Path of a web configuration file (the Prometheus exporter-toolkit format: TLS, client
 certificates, basic auth) for the ``/metrics`` endpoint; see :mod:`agentstat.web_config`."""
+
+AGENTSTAT_DURATION_BUCKETS = "AGENTSTAT_DURATION_BUCKETS"
+"""Bucket bounds in seconds of the agent and tool duration histograms, comma-separated
+and increasing (default ``0.005,0.01,...,600``). Put every latency threshold you alert
+on among them so the rules count it exactly; every process of one server must use the
+same bounds. Read by the instrumentation, ``agentstat rules`` and ``agentstat check``."""

@@ -69,9 +69,9 @@ class _Producer:
             metrics = []
             for family in self.store.families():
                 points = []
+                # A series that exists is exported from 0 (a pool's wait histogram is
+                # created with the pool): "0 waits", not "No data", before the first one.
                 for snap in family.snapshots():
-                    if snap.count == 0:
-                        continue
                     if delta:
                         key = (family.spec.name, tuple(sorted(snap.attributes.items())))
                         before = previous.get(key)

@@ -192,6 +192,10 @@ class RetryCounts:
     def counters(self) -> Iterator[Point]:
         with self._lock:
             attempts, give_ups = list(self.attempts.items()), list(self.give_ups.items())
+        # A 0 without error type from the start, so `sum by (target)` reads 0 rather
+        # than "No data" before the first retry (error types are not known in advance).
+        yield RETRY_ATTEMPTS, (self.target, ""), 0
+        yield RETRY_GIVE_UPS, (self.target, ""), 0
         for error_type, value in attempts:
             yield RETRY_ATTEMPTS, (self.target, error_type), value
         for error_type, value in give_ups:

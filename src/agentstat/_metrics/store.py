@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 
 from agentstat._metrics.histograms import HistogramFamily
-from agentstat.semconv import MetricSpec
+from agentstat.semconv import DURATION_BUCKETS, MetricSpec
 
 
 class Store:
@@ -31,6 +31,10 @@ class Store:
     def histogram(self, spec: MetricSpec) -> HistogramFamily:
         family = self._families.get(spec.name)
         if family is None:
+            if spec.buckets is DURATION_BUCKETS:  # the user may set their own bounds
+                from agentstat.instrumentation.config import with_duration_buckets
+
+                spec = with_duration_buckets(spec)
             with self._lock:
                 family = self._families.setdefault(spec.name, HistogramFamily(spec))
         return family

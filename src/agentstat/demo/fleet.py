@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 from agentstat import (
@@ -167,7 +167,7 @@ class Fleet:
     ) -> str:
         profile = self.profiles[name]
         await asyncio.sleep(profile.latency(self.rng) * slowdown)
-        if self.rng.random() < profile.failure_rate:
+        if errors and self.rng.random() < profile.failure_rate:
             raise self.rng.choice(errors)(f"simulated {name} failure")
         return name
 
@@ -185,9 +185,11 @@ class Fleet:
             )
             return await self._work("researcher", llm_errors, 20.0 if hot else 1.0)
 
+        # The writer streams its draft (time to first chunk: a fifth of its time).
         @agent("writer")
-        async def write() -> str:
-            return await self._work("writer", llm_errors)
+        async def write() -> AsyncIterator[str]:
+            yield await self._work("writer", (), 0.2)
+            yield await self._work("writer", llm_errors, 0.8)
 
         @agent("reviewer")
         async def review() -> str:
@@ -200,8 +202,9 @@ class Fleet:
             return await self._work("web_search", (TimeoutError, ConnectionError))
 
         @tool("calculator")
-        async def calculator() -> str:
-            return await self._work("calculator", (ZeroDivisionError,))
+        async def calculator() -> AsyncIterator[str]:
+            yield await self._work("calculator", (), 0.5)
+            yield await self._work("calculator", (ZeroDivisionError,), 0.5)
 
         @tool("code_exec")
         async def code_exec() -> str:
@@ -217,13 +220,15 @@ class Fleet:
             await self._embed()
             await self.web_search()
             if self.rng.random() < 0.5:
-                await self.calculator()
+                async for _ in self.calculator():
+                    pass
             if self.rng.random() < 0.4:
                 await self.code_exec()
             with contextlib.suppress(BalancerError):
                 async with self.balancer.acquire(POOL) as instance:
                     await self.research(instance)
-            await self.write()
+            async for _ in self.write():
+                pass
             await self.review()
         self.tasks_done += 1
 

@@ -21,7 +21,8 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,19 @@ from agentstat.environment_variables import (
     AGENTSTAT_BALANCERS,
     AGENTSTAT_CACHES,
     AGENTSTAT_CONFIG,
+    AGENTSTAT_DURATION_BUCKETS,
     AGENTSTAT_MAX_ERROR_TYPES,
     AGENTSTAT_MAX_NAMES,
     AGENTSTAT_STRICT,
     AGENTSTAT_TOOLS,
 )
 from agentstat.errors import ConfigError
-from agentstat.semconv import DEFAULT_MAX_ERROR_TYPES, DEFAULT_MAX_NAMES
+from agentstat.semconv import (
+    DEFAULT_MAX_ERROR_TYPES,
+    DEFAULT_MAX_NAMES,
+    DURATION_BUCKETS,
+    MetricSpec,
+)
 
 _logger = logging.getLogger("agentstat")
 
@@ -48,6 +55,8 @@ _ENV = {
     "balancer": AGENTSTAT_BALANCERS,
 }
 _TOML_KEYS = {"agents": "agent", "tools": "tool", "caches": "cache", "balancers": "balancer"}
+#: Keys of ``[tool.agentstat]`` read by other functions than :func:`load_config`.
+_OTHER_KEYS = ("duration_buckets",)
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -185,8 +194,8 @@ def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = Non
         for key, value in table.items():
             if key in _TOML_KEYS or key == "strict":
                 settings[key] = (str(path), value)
-            else:
-                known = ", ".join([*_TOML_KEYS, "strict"])
+            elif key not in _OTHER_KEYS:
+                known = ", ".join([*_TOML_KEYS, "strict", *_OTHER_KEYS])
                 errors.append(ConfigError(f"{path}: unknown key {key!r} (known: {known})"))
 
     for key, kind in _TOML_KEYS.items():
@@ -236,3 +245,51 @@ def max_names() -> int:
 def max_error_types() -> int:
     """Distinct ``error.type`` values per metric before ``_OTHER``."""
     return limit_from_env(AGENTSTAT_MAX_ERROR_TYPES, DEFAULT_MAX_ERROR_TYPES)
+
+
+def duration_buckets(
+    environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, ...]:
+    """Bucket bounds (seconds) of the duration histograms: ``AGENTSTAT_DURATION_BUCKETS``,
+    else ``duration_buckets`` from the TOML sources of :func:`load_config`, else
+    :data:`agentstat.semconv.DURATION_BUCKETS`. The instrumentation, ``agentstat rules``
+    and ``agentstat check`` all call this, so a threshold among the bounds is counted
+    exactly everywhere. Raises :class:`ConfigError` naming the source of a bad value."""
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    found: tuple[str, Any] | None = None
+    sources = [(cwd / "pyproject.toml", False)] if (cwd / "pyproject.toml").is_file() else []
+    if environ.get(AGENTSTAT_CONFIG):
+        sources.append((Path(environ[AGENTSTAT_CONFIG]), True))
+    for path, table_optional in sources:
+        table = _read_toml(path, table_optional=table_optional)
+        if "duration_buckets" in table:
+            found = (f"{path}: duration_buckets", table["duration_buckets"])
+    if environ.get(AGENTSTAT_DURATION_BUCKETS, "").strip():
+        found = (AGENTSTAT_DURATION_BUCKETS, environ[AGENTSTAT_DURATION_BUCKETS])
+    if found is None:
+        return DURATION_BUCKETS
+    source, value = found
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        bounds = tuple(float(item) for item in items)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: {value!r} is not a list of numbers") from None
+    if not bounds or not all(0 < b < float("inf") for b in bounds):
+        raise ConfigError(f"{source}: bounds must be positive, finite seconds, got {value!r}")
+    if any(later <= earlier for earlier, later in pairwise(bounds)):
+        raise ConfigError(f"{source}: bounds must increase, got {value!r}")
+    return bounds
+
+
+def with_duration_buckets(spec: MetricSpec) -> MetricSpec:
+    """``spec`` with the configured duration buckets if it uses the default ones; a bad
+    setting is logged and the defaults are kept (recording never fails on it)."""
+    if spec.buckets is not DURATION_BUCKETS:
+        return spec
+    try:
+        bounds = duration_buckets()
+    except ConfigError as exc:
+        _logger.warning("agentstat: %s; using the default duration buckets", exc)
+        return spec
+    return spec if bounds == DURATION_BUCKETS else replace(spec, buckets=bounds)

@@ -3,8 +3,12 @@
 Each page is read twice, ``interval`` seconds apart, so every number is a real rate
 over that interval rather than a lifetime average. Verdicts use the same arithmetic as
 the alert rules: latency from exact bucket fractions ("P95 > 1 s" = more than 5 % of
-calls above the 1.0 s bucket), success rate without cancelled calls, hit rate per cache
-and tier, load per instance in the busiest process. P50/P95/P99 are interpolated the
+calls above the 1 s bucket, whichever way ``le`` spells it; exactly 95.0 % fast passes),
+success rate without cancelled calls, hit rate per cache and tier, load per instance in
+the busiest process, and even distribution per pool (the busiest healthy instance's load
+per capacity over the pool's, from the mean of the two readings: a coarser sample than
+the rule's 15-minute average, so judged with the same guards). P50/P95/P99 are
+interpolated the
 way ``histogram_quantile`` does, for reading only. Several URLs (one per worker) are
 summed, as the rules sum processes.
 """
@@ -22,6 +26,7 @@ from enum import IntEnum
 from prometheus_client.parser import text_string_to_metric_families
 
 from agentstat import semconv
+from agentstat.environment_variables import AGENTSTAT_DURATION_BUCKETS
 from agentstat.errors import AgentstatError
 from agentstat.ops import promql
 from agentstat.ops.objectives import Objectives
@@ -148,13 +153,13 @@ def _operation_rows(
     spec = operation.duration
     name_label, error_label = operation.name_label, operation.error_label
     cancelled = semconv.ERROR_TYPE_CANCELLED
-    bounds = sorted(float(b) for b in spec.buckets or ())
     buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
     calls: dict[str, float] = defaultdict(float)
     errors: dict[str, float] = defaultdict(float)
     for labels, value in _select(delta, spec.bucket):
         if labels.get(error_label, "") == cancelled:
             continue
+        # float() reads every spelling: le="1.0" (a scrape) and le="1" (a Collector)
         buckets[labels.get(name_label, "")][float(labels["le"])] += value
     for labels, value in _select(delta, spec.count):
         error = labels.get(error_label, "")
@@ -163,6 +168,16 @@ def _operation_rows(
         calls[labels.get(name_label, "")] += value
         if error:
             errors[labels.get(name_label, "")] += value
+    bounds = sorted({b for per_name in buckets.values() for b in per_name if math.isfinite(b)})
+    for threshold in (objectives.latency_p95_target_seconds, objectives.latency_p95_alert_seconds):
+        if bounds and threshold not in bounds:
+            raise CheckError(
+                f"{spec.bucket} has no bucket at {threshold} s, so the share of calls slower "
+                f"than it cannot be counted; the pages' bounds are "
+                f"{', '.join(promql.num(b) for b in bounds)}. Give the application and this "
+                f"command the same bounds ({AGENTSTAT_DURATION_BUCKETS} or duration_buckets "
+                "in [tool.agentstat])."
+            )
     allowed = objectives.slow_fraction_alert
     rows = []
     for name in sorted(calls):
@@ -186,20 +201,20 @@ def _operation_rows(
             row.status = Status.IDLE
             row.reasons.append(f"only {total:.0f} calls (< {objectives.min_calls})")
         else:
-            if slow_alert > allowed:
+            if promql.exceeds(slow_alert, allowed):
                 row.status = max(row.status, Status.ALERT)
                 row.reasons.append(
                     f"{slow_alert:.1%} of calls > {objectives.latency_p95_alert_seconds} s"
                 )
-            elif slow_target > allowed:
+            elif promql.exceeds(slow_target, allowed):
                 row.status = max(row.status, Status.BELOW_TARGET)
                 row.reasons.append(
                     f"{slow_target:.1%} of calls > {objectives.latency_p95_target_seconds} s"
                 )
-            if success < objectives.success_rate_alert:
+            if promql.falls_below(success, objectives.success_rate_alert):
                 row.status = max(row.status, Status.ALERT)
                 row.reasons.append(f"success {success:.1%} < {objectives.success_rate_alert:.0%}")
-            elif success < objectives.success_rate_target:
+            elif promql.falls_below(success, objectives.success_rate_target):
                 row.status = max(row.status, Status.BELOW_TARGET)
                 row.reasons.append(f"success {success:.1%} < {objectives.success_rate_target:.0%}")
         rows.append(row)
@@ -228,17 +243,62 @@ def _cache_rows(delta: Samples, objectives: Objectives) -> list[Row]:
         elif lookups < objectives.min_calls:
             row.status = Status.IDLE
             row.reasons.append(f"only {lookups:.0f} lookups (< {objectives.min_calls})")
-        elif rate < objectives.cache_hit_rate_alert:
+        elif promql.falls_below(rate, objectives.cache_hit_rate_alert):
             row.status = Status.ALERT
             row.reasons.append(f"hit rate {rate:.1%} < {objectives.cache_hit_rate_alert:.0%}")
-        elif rate < objectives.cache_hit_rate_target:
+        elif promql.falls_below(rate, objectives.cache_hit_rate_target):
             row.status = Status.BELOW_TARGET
             row.reasons.append(f"hit rate {rate:.1%} < {objectives.cache_hit_rate_target:.0%}")
         rows.append(row)
     return rows
 
 
-def _balancer_rows(now: Samples, delta: Samples, objectives: Objectives) -> list[Row]:
+def _imbalance(
+    before: Samples, after: Samples, delta: Samples, objectives: Objectives, seconds: float
+) -> dict[str, tuple[float, float, float]]:
+    """Per pool: (busiest healthy instance's utilisation over the pool's, the busiest
+    one's utilisation, selections per second), as the even-distribution rule computes
+    them, from the mean of the two readings of every instance healthy in both."""
+    pool_l = semconv.INSTANCE_LOAD.label(semconv.POOL_NAME)
+    inst_l = semconv.INSTANCE_LOAD.label(semconv.INSTANCE_ID)
+
+    def summed(samples: Samples, spec: semconv.MetricSpec) -> dict[tuple[str, str], float]:
+        out: dict[tuple[str, str], float] = defaultdict(float)
+        for labels, value in _select(samples, spec.prometheus_name):
+            out[(labels.get(pool_l, ""), labels.get(inst_l, ""))] += value
+        return out
+
+    healthy_everywhere: dict[tuple[str, str], bool] = {}
+    for samples in (before, after):
+        for labels, value in _select(samples, semconv.INSTANCE_HEALTHY.prometheus_name):
+            key = (labels.get(pool_l, ""), labels.get(inst_l, ""))
+            healthy_everywhere[key] = healthy_everywhere.get(key, True) and value == 1
+    load: dict[tuple[str, str], float] = defaultdict(float)
+    capacity: dict[tuple[str, str], float] = defaultdict(float)
+    for samples in (before, after):
+        for key, value in summed(samples, semconv.INSTANCE_LOAD).items():
+            load[key] += value / 2
+        for key, value in summed(samples, semconv.INSTANCE_CAPACITY).items():
+            capacity[key] += value / 2
+    selections: dict[str, float] = defaultdict(float)
+    for (pool, _instance), value in summed(delta, semconv.BALANCER_SELECTIONS).items():
+        selections[pool] += value / seconds
+    pools: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for key, ok in healthy_everywhere.items():
+        if ok and capacity.get(key):
+            pools[key[0]].append((load[key], capacity[key]))
+    out = {}
+    for pool, instances in pools.items():
+        pool_utilisation = sum(u for u, _ in instances) / sum(c for _, c in instances)
+        busiest = max(u / c for u, c in instances)
+        ratio = busiest / pool_utilisation if pool_utilisation else math.nan
+        out[pool] = (ratio, busiest, selections[pool])
+    return out
+
+
+def _balancer_rows(
+    before: Samples, now: Samples, delta: Samples, objectives: Objectives, seconds: float
+) -> list[Row]:
     load_spec = semconv.INSTANCE_LOAD
     pool_l = load_spec.label(semconv.POOL_NAME)
     inst_l = load_spec.label(semconv.INSTANCE_ID)
@@ -260,7 +320,7 @@ def _balancer_rows(now: Samples, delta: Samples, objectives: Objectives) -> list
     rows = []
     for (pool, instance), ratio in sorted(utilisation.items()):
         row = Row("instance", f"{pool}/{instance}", Status.OK, {"load": _pct(ratio)})
-        if ratio > objectives.instance_load_alert:
+        if promql.exceeds(ratio, objectives.instance_load_alert):
             row.status = Status.ALERT
             row.reasons.append(f"load {ratio:.0%} > {objectives.instance_load_alert:.0%}")
         rows.append(row)
@@ -270,16 +330,30 @@ def _balancer_rows(now: Samples, delta: Samples, objectives: Objectives) -> list
     rejected: dict[str, float] = defaultdict(float)
     for labels, value in _select(delta, semconv.BALANCER_REJECTIONS.prometheus_name):
         rejected[labels.get(pool_l, "")] += value
+    uneven = _imbalance(before, now, delta, objectives, seconds)
     for pool in sorted(set(healthy_per_process) | set(rejected)):
         fewest = min(healthy_per_process[pool].values(), default=math.nan)
+        ratio, busiest, per_second = uneven.get(pool, (math.nan, math.nan, 0.0))
         row = Row("pool", pool, Status.OK)
         row.values = {
             "healthy": "-" if math.isnan(fewest) else f"{fewest:.0f}",
             "rejected": f"{rejected[pool]:.0f}",
+            "busiest": "-" if math.isnan(ratio) else f"{ratio:.2f}x",
         }
         if fewest == 0:
             row.status = Status.ALERT
             row.reasons.append("a process sees no healthy instance")
+        if (
+            promql.exceeds(ratio, objectives.imbalance_alert)
+            and busiest >= objectives.imbalance_min_utilization
+            and per_second >= objectives.imbalance_min_selections
+        ):
+            # a warning in the rules (AgentstatPoolLoadUneven), so not an alert here
+            row.status = max(row.status, Status.BELOW_TARGET)
+            row.reasons.append(
+                f"busiest instance at {ratio:.2f}x the pool's load per capacity "
+                f"(> {promql.num(objectives.imbalance_alert)}x)"
+            )
         if rejected[pool] > 0:
             # a warning in the rules (AgentstatBalancerRejecting), so not an alert here
             row.status = max(row.status, Status.BELOW_TARGET)
@@ -295,7 +369,7 @@ def evaluate(before: Samples, after: Samples, seconds: float, objectives: Object
         *_operation_rows(semconv.AGENT_OPERATION, delta, objectives, seconds),
         *_operation_rows(semconv.TOOL_OPERATION, delta, objectives, seconds),
         *_cache_rows(delta, objectives),
-        *_balancer_rows(after, delta, objectives),
+        *_balancer_rows(before, after, delta, objectives, seconds),
     ]
 
 
@@ -324,7 +398,8 @@ def format_report(report: Report) -> str:
         f"targets: P{round(t.latency_quantile * 100)} < {t.latency_p95_target_seconds} s "
         f"(alert > {t.latency_p95_alert_seconds} s), success >= {t.success_rate_target:.0%} "
         f"(alert < {t.success_rate_alert:.0%}), cache hit >= {t.cache_hit_rate_target:.0%} "
-        f"(alert < {t.cache_hit_rate_alert:.0%}), instance load <= {t.instance_load_alert:.0%}",
+        f"(alert < {t.cache_hit_rate_alert:.0%}), instance load <= {t.instance_load_alert:.0%}, "
+        f"busiest instance <= {promql.num(t.imbalance_alert)}x its pool's load per capacity",
     ]
     if not report.rows:
         lines.append("no agentstat metrics found on the page(s)")

@@ -56,8 +56,12 @@ def build_objectives(
     group_by: tuple[str, ...] = (),
     burn_rates: tuple[str, ...] = (),
 ) -> Objectives:
-    """A :class:`Objectives` from command-line settings (``name=value`` pairs)."""
-    values: dict[str, Any] = {}
+    """A :class:`Objectives` from command-line settings (``name=value`` pairs), with the
+    duration buckets the instrumentation uses
+    (:func:`agentstat.instrumentation.config.duration_buckets`)."""
+    from agentstat.instrumentation.config import duration_buckets
+
+    values: dict[str, Any] = {"duration_buckets": duration_buckets()}
     for item in settings:
         name, sep, text = item.partition("=")
         name = name.strip().replace("-", "_")
@@ -129,7 +133,10 @@ def rules_command(
 
     Defaults are the shipped rules (alerts/agentstat-rules.yml): P95 < 500 ms (alert
     > 1 s), success > 99 % (alert < 95 %, multi-window burn rates), cache hit > 80 %
-    (alert < 50 %), instance load alert > 80 %.
+    (alert < 50 %), instance load alert > 80 %, even distribution (busiest healthy
+    instance at most 1.5x its capacity-weighted share). Latency thresholds must be
+    duration bucket bounds: set your own bounds with AGENTSTAT_DURATION_BUCKETS or
+    duration_buckets in [tool.agentstat], the same as the instrumented processes use.
     """
     from agentstat.ops import rules
 

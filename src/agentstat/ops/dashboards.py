@@ -11,8 +11,24 @@ Conventions, and why:
 * Thresholds are drawn at the target and at the alert value; the "slower than" panels
   show the exact bucket fractions the alerts use, next to the interpolated quantiles.
 
-Why one long module: the panels are built as plain dicts here; moving them onto a
-typed dashboard builder library is tracked separately and will shorten it.
+* Both dashboards open on the same overview row: one number per target (worst agent
+  and tool), the error budget left, the busiest instance and the firing alerts.
+
+Why plain dicts and not grafana-foundation-sdk (Grafana's typed builders), measured here
+with the SDK from the package index: it can express every panel below, but
+
+* its version scheme defeats pinning by range: ``pip install grafana-foundation-sdk``
+  picks ``1769699998!10.1.0`` (the Grafana 10.1 build, schemaVersion 36) over the 11.6
+  build, which needs the exact epoch pin ``==1769699379!11.6.0`` and writes
+  schemaVersion 41 (these dicts: 39), so the Grafana versions the files suit would follow
+  whichever SDK build generated them;
+* the same code breaks across builds (10.1 names ``GraphTresholdsStyleMode``, 11.6
+  ``GraphThresholdsStyleMode``);
+* its output differs from what these dicts say and what the live test proves on a real
+  Prometheus: ``"style": "dark"``, ``"options": null`` on a bare stat panel, variable ids
+  ``"00000000-..."``, no panel ids, its own grid layout, an empty annotation list;
+* a panel is as many lines either way (one builder call per option), for 4.8 MB of
+  dependency. The committed JSON is the product; these dicts say exactly what it holds.
 """
 
 from __future__ import annotations
@@ -91,6 +107,37 @@ def _timeseries(
     }
 
 
+def _stat(
+    title: str,
+    description: str,
+    targets: list[dict[str, Any]],
+    unit: str,
+    thresholds: dict[str, Any],
+    width: int,
+) -> Panel:
+    for target in targets:
+        target["instant"], target["range"] = True, False
+    return {
+        "type": "stat",
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "targets": targets,
+        "fieldConfig": {
+            "defaults": {"unit": unit, "thresholds": thresholds, "color": {"mode": "thresholds"}},
+            "overrides": [],
+        },
+        "options": {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "background",
+            "graphMode": "none",
+            "textMode": "value_and_name",
+            "justifyMode": "center",
+        },
+        "gridPos": {"h": 4, "w": width},
+    }
+
+
 def _heatmap(title: str, description: str, expr: str) -> Panel:
     return {
         "type": "heatmap",
@@ -152,20 +199,22 @@ def _datasource_variable() -> dict[str, Any]:
 
 
 def _layout(panels: list[Panel]) -> list[Panel]:
-    """Ids and grid positions: rows span the width, other panels go two abreast."""
-    y, x = 0, 0
+    """Ids and grid positions: rows span the width, graphs go two abreast, stats keep
+    the width they were given; a panel that does not fit starts a new line."""
+    y, x, height = 0, 0, 0
     for panel_id, panel in enumerate(panels, start=1):
         panel["id"] = panel_id
         if panel["type"] == "row":
-            if x:
-                y, x = y + 8, 0
+            y, x, height = y + height, 0, 0
             panel["gridPos"] = {"h": 1, "w": 24, "x": 0, "y": y}
             y += 1
             continue
-        panel["gridPos"] = {"h": 8, "w": 12, "x": x, "y": y}
-        x += 12
-        if x >= 24:
-            y, x = y + 8, 0
+        size = panel.get("gridPos", {"h": 8, "w": 12})
+        if x + size["w"] > 24:
+            y, x, height = y + height, 0, 0
+        panel["gridPos"] = {"h": size["h"], "w": size["w"], "x": x, "y": y}
+        x += size["w"]
+        height = max(height, size["h"])
     return panels
 
 
@@ -229,15 +278,17 @@ def _operation_panels(objectives: Objectives, operation: Operation, variable: st
     noun, plural = operation.kind, f"{operation.kind}s"
     slow_targets = []
     for ref, bound in (("A", target_s), ("B", alert_s)):
-        le = semconv.le_label(bound)
-        bucket = promql.matchers(JOB, entity, f'le="{le}"', f'{error}!="{cancelled}"')
+        fast = promql.matchers(JOB, entity, promql.le_matcher(bound), f'{error}!="{cancelled}"')
         slow_targets.append(
             _target(
-                f"1 - sum by ({name}) (rate({spec.bucket}{bucket}[{RATE}]))\n/\n{calls}",
-                f"{legend} > {le} s",
+                f"1 - sum by ({name}) (rate({spec.bucket}{fast}[{RATE}]))\n/\n{calls}",
+                f"{legend} > {promql.num(bound)} s",
                 ref,
             )
         )
+    ttfc = operation.time_to_first_chunk
+    first_chunk = promql.matchers(JOB, entity)
+    first_chunk_buckets = f"sum by ({name}, le) (rate({ttfc.bucket}{first_chunk}[{RATE}]))"
     quantiles = [
         _target(f"histogram_quantile({qq}, {buckets})", f"{legend} p{round(qq * 100)}", ref)
         for ref, qq in (("A", 0.5), ("B", q), ("C", 0.99))
@@ -315,6 +366,167 @@ def _operation_panels(objectives: Objectives, operation: Operation, variable: st
             f"Calls per latency bucket over time, all selected {plural}.",
             f"sum by (le) (increase({spec.bucket}{finished}[{RATE}]))",
         ),
+        _timeseries(
+            f"{operation.title} time to first chunk P50 / P95",
+            f"Streaming {plural} only: time from the call to its first chunk "
+            "(interpolated quantiles), what a user waits before anything appears.",
+            [
+                _target(
+                    f"histogram_quantile({qq}, {first_chunk_buckets})",
+                    f"{legend} p{round(qq * 100)}",
+                    ref,
+                )
+                for ref, qq in (("A", 0.5), ("B", 0.95))
+            ],
+            "s",
+        ),
+    ]
+
+
+def _overview_panels(objectives: Objectives) -> list[Panel]:
+    """One number per target, worst first, the same row on both dashboards."""
+    agent, tool = semconv.AGENT_OPERATION, semconv.TOOL_OPERATION
+    cancelled = semconv.ERROR_TYPE_CANCELLED
+    budget = objectives.error_budget_window
+
+    def both(build: Any) -> list[dict[str, Any]]:
+        return [_target(build(o), o.kind, ref) for ref, o in (("A", agent), ("B", tool))]
+
+    def p95(o: Operation) -> str:
+        finished = promql.matchers(JOB, f'{o.error_label}!="{cancelled}"')
+        return (
+            f"max(\n  histogram_quantile({objectives.latency_quantile}, sum by "
+            f"({o.name_label}, le) (rate({o.duration.bucket}{finished}[{RATE}])))\n)"
+        )
+
+    def error_ratio(o: Operation, window: str) -> str:
+        finished = promql.matchers(JOB, f'{o.error_label}!="{cancelled}"')
+        failed = promql.matchers(JOB, f'{o.error_label}!~"|{cancelled}"')
+        function = "rate" if window == RATE else "increase"
+        calls = f"sum by ({o.name_label}) ({function}({o.duration.count}{finished}[{window}]))"
+        errors = f"sum by ({o.name_label}) ({function}({o.duration.count}{failed}[{window}]))"
+        return f"(\n  {errors}\n  or\n  {calls} * 0\n)\n/\n{calls}"
+
+    def success(o: Operation) -> str:
+        return f"min(\n  1 - {promql.indent(error_ratio(o, RATE), 2).lstrip()}\n)"
+
+    def budget_left(o: Operation) -> str:
+        ratio = promql.indent(error_ratio(o, budget), 4).lstrip()
+        return (
+            f"clamp_min(\n  1 - max(\n    {ratio}\n  ) / {promql.num(objectives.error_budget)},"
+            "\n  0\n)"
+        )
+
+    lookups = semconv.CACHE_LOOKUPS
+    name, tier = lookups.label(semconv.CACHE_NAME), lookups.label(semconv.CACHE_TIER)
+    result = lookups.label(semconv.CACHE_RESULT)
+    judged = f'{tier}=~"{promql.regex_alternatives(list(objectives.cache_alert_tiers))}"'
+    every = promql.matchers(JOB, judged)
+    hits = promql.matchers(JOB, judged, f'{result}="{semconv.CACHE_RESULT_HIT}"')
+    total = f"sum by ({name}, {tier}) (rate({lookups.prometheus_name}{every}[{RATE}]))"
+    hit_rate = (
+        f"min(\n  (\n    sum by ({name}, {tier}) "
+        f"(rate({lookups.prometheus_name}{hits}[{RATE}]))\n    or\n    {total} * 0\n  )\n"
+        f"  /\n  {total}\n)"
+    )
+    load, capacity = semconv.INSTANCE_LOAD, semconv.INSTANCE_CAPACITY
+    pool = load.label(semconv.POOL_NAME)
+    instance = load.label(semconv.INSTANCE_ID)
+    scope = "otel_scope_name, otel_scope_version, otel_scope_schema_url"
+    job = promql.matchers(JOB)
+    busiest = (
+        f"max(\n  max by ({pool}, {instance}) (\n    {load.prometheus_name}{job}\n"
+        f"    / ignoring ({scope})\n    {capacity.prometheus_name}{job}\n  )\n)"
+    )
+    _, imbalance = promql.busiest_utilization(objectives, job)
+    firing = 'count(ALERTS{alertname=~"Agentstat.+", alertstate="firing"}) or vector(0)'
+    latency_steps = _steps(
+        (GREEN, None),
+        (ORANGE, objectives.latency_p95_target_seconds),
+        (RED, objectives.latency_p95_alert_seconds),
+    )
+    success_steps = _steps(
+        (RED, None),
+        (ORANGE, objectives.success_rate_alert),
+        (GREEN, objectives.success_rate_target),
+    )
+    q = f"P{round(objectives.latency_quantile * 100)}"
+    return [
+        _row("Overview"),
+        _stat(
+            f"{q} latency, worst",
+            f"The slowest agent's and tool's interpolated {q} now. Target "
+            f"{promql.num(objectives.latency_p95_target_seconds)} s, alert above "
+            f"{promql.num(objectives.latency_p95_alert_seconds)} s (the alert counts the "
+            "exact bucket share; see the panels below).",
+            both(p95),
+            "s",
+            latency_steps,
+            4,
+        ),
+        _stat(
+            "Success rate, worst",
+            f"The least successful agent and tool now; cancelled calls not counted. "
+            f"Objective {objectives.success_rate_target:.0%}, alert below "
+            f"{objectives.success_rate_alert:.0%}.",
+            both(success),
+            "percentunit",
+            success_steps,
+            4,
+        ),
+        _stat(
+            f"Error budget left, {budget}",
+            f"Share of the {budget} error budget ({objectives.error_budget:.0%} of calls for "
+            f"the {objectives.success_rate_target:.0%} objective) the worst agent and tool "
+            "have left; 0 when spent.",
+            both(budget_left),
+            "percentunit",
+            _steps((RED, None), (ORANGE, 0.25), (GREEN, 0.5)),
+            4,
+        ),
+        _stat(
+            "Cache hit rate, worst",
+            f"The worst judged cache (untiered, or a tiered cache as a whole) now. Target "
+            f"{objectives.cache_hit_rate_target:.0%}, alert below "
+            f"{objectives.cache_hit_rate_alert:.0%}.",
+            [_target(hit_rate, "cache", "A")],
+            "percentunit",
+            _steps(
+                (RED, None),
+                (ORANGE, objectives.cache_hit_rate_alert),
+                (GREEN, objectives.cache_hit_rate_target),
+            ),
+            3,
+        ),
+        _stat(
+            "Busiest instance",
+            "In-flight requests over capacity of the busiest balanced instance, in its "
+            f"busiest process. Alert above {objectives.instance_load_alert:.0%}.",
+            [_target(busiest, "load", "A")],
+            "percentunit",
+            _steps((GREEN, None), (RED, objectives.instance_load_alert)),
+            3,
+        ),
+        _stat(
+            "Load spread, worst pool",
+            f"The busiest healthy instance's load per capacity over its pool's, over "
+            f"{objectives.imbalance_window}: 1 is even. Ticket above "
+            f"{promql.num(objectives.imbalance_alert)} (with traffic and the instance at "
+            f"least {objectives.imbalance_min_utilization:.0%} busy).",
+            [_target(f"max(\n{promql.indent(imbalance, 2)}\n)", "spread", "A")],
+            "none",
+            _steps((GREEN, None), (ORANGE, objectives.imbalance_alert)),
+            3,
+        ),
+        _stat(
+            "Firing agentstat alerts",
+            "Alerts of the agentstat rules firing now (Prometheus's ALERTS series; 0 "
+            "when the rules are not installed).",
+            [_target(firing, "firing", "A")],
+            "none",
+            _steps((GREEN, None), (RED, 1)),
+            3,
+        ),
     ]
 
 
@@ -376,6 +588,7 @@ def agents_dashboard(objectives: Objectives | None = None) -> dict[str, Any]:
         ),
     ]
     panels = [
+        *_overview_panels(objectives),
         *_operation_panels(objectives, semconv.AGENT_OPERATION, "agent"),
         *_operation_panels(objectives, semconv.TOOL_OPERATION, "tool"),
         *_retry_panels(),
@@ -481,6 +694,7 @@ def _balancer_panels(objectives: Objectives) -> list[Panel]:
     scope = "otel_scope_name, otel_scope_version, otel_scope_schema_url"
     per_instance = f"{{{{{pool}}}}} {{{{{instance}}}}}"
     wait = semconv.BALANCER_WAIT
+    _, imbalance = promql.busiest_utilization(objectives, entity)
     return [
         _row("Load balancer"),
         _timeseries(
@@ -560,6 +774,32 @@ def _balancer_panels(objectives: Objectives) -> list[Panel]:
             "reqps",
         ),
         _timeseries(
+            "Load spread per pool",
+            "The busiest healthy instance's load per capacity over its pool's (all healthy "
+            f"instances, every process), averaged over {objectives.imbalance_window}: 1 is "
+            "an even, capacity-weighted spread. The ticket AgentstatPoolLoadUneven fires "
+            f"above {promql.num(objectives.imbalance_alert)} (the line) for "
+            f"{objectives.imbalance_for} while the instance is at least "
+            f"{objectives.imbalance_min_utilization:.0%} busy and the pool makes "
+            f"{promql.num(objectives.imbalance_min_selections)} selections/s or more.",
+            [_target(imbalance, f"{{{{{pool}}}}}", "A")],
+            "none",
+            _steps((GREEN, None), (RED, objectives.imbalance_alert)),
+        ),
+        _timeseries(
+            "Acquisitions that waited per second",
+            "Acquisitions that found no free capacity and waited, per pool (0 when no "
+            "caller waits: the series exists from the pool's creation).",
+            [
+                _target(
+                    f"sum by ({pool}) (rate({wait.count}{entity}[{RATE}]))",
+                    f"{{{{{pool}}}}}",
+                    "A",
+                )
+            ],
+            "reqps",
+        ),
+        _timeseries(
             "Wait for capacity P50 / P95",
             "Time callers waited for an instance with free capacity.",
             [
@@ -599,7 +839,7 @@ def resources_dashboard(objectives: Objectives | None = None) -> dict[str, Any]:
         "Cache hit rates per cache and tier, instance load against capacity, health, "
         "rejections and waits. Generated by agentstat; do not edit, regenerate.",
         variables,
-        [*_cache_panels(objectives), *_balancer_panels(objectives)],
+        [*_overview_panels(objectives), *_cache_panels(objectives), *_balancer_panels(objectives)],
     )
 
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from agentstat import semconv
+from agentstat.environment_variables import AGENTSTAT_DURATION_BUCKETS
 from agentstat.errors import ConfigError
 
 #: Base of every alert's ``runbook_url``; the alert name, lower-cased, is the anchor
@@ -98,6 +99,25 @@ class Objectives:
     cache_hit_rate_target: float = CACHE_HIT_RATE_TARGET
     cache_hit_rate_alert: float = CACHE_HIT_RATE_ALERT
     instance_load_alert: float = INSTANCE_LOAD_ALERT
+    #: Even distribution: the busiest healthy instance's utilisation (load over
+    #: capacity) may be at most this many times its pool's (all load over all capacity
+    #: of the healthy instances), i.e. its capacity-weighted fair share. Fair pools
+    #: (round robin, least loaded, weights that follow capacity) measured <= 1.14x with
+    #: the real balancer wherever their busiest instance was 25 % busy, up to 1.52x
+    #: below that; see docs/operations.md.
+    imbalance_alert: float = 1.5
+    #: ... judged only while the pool makes at least this many selections per second
+    #: (below it, a 15-minute average of a sampled gauge is noise: 0.1/s read 1.5-5.5x) ...
+    imbalance_min_selections: float = 1.0
+    #: ... and while its busiest instance is at least this busy: below a quarter of its
+    #: capacity an instance makes nobody wait, so unevenness costs nothing there.
+    imbalance_min_utilization: float = 0.25
+    #: Window of the load averages: load is a gauge sampled once per scrape.
+    imbalance_window: str = "15m"
+    #: Bucket bounds (s) of the duration histograms the latency thresholds must be
+    #: among; ``agentstat rules`` and ``agentstat check`` pass the configured ones
+    #: (:func:`agentstat.instrumentation.config.duration_buckets`).
+    duration_buckets: tuple[float, ...] = semconv.DURATION_BUCKETS
 
     #: Tiers whose hit rate is judged: an untiered cache ("") and a tiered cache as a
     #: whole ("all"). One tier's own hit rate is a diagnostic, not the target: a lower
@@ -121,6 +141,10 @@ class Objectives:
     instance_load_for: str = "10m"
     no_healthy_instance_for: str = "1m"
     rejections_for: str = "5m"
+    imbalance_for: str = "15m"
+    #: The period the error budget is spent over (the burn rates assume 30 days); the
+    #: dashboards' "error budget left" reads it.
+    error_budget_window: str = "30d"
 
     #: Calls an agent or tool must make within an alert's (short) window before the
     #: alert may fire: a single slow or failed call of an idle agent must not page.
@@ -142,6 +166,7 @@ class Objectives:
             "cache_hit_rate_alert",
             "instance_load_alert",
             "latency_quantile",
+            "imbalance_min_utilization",
         ):
             value = getattr(self, name)
             if not 0 < value < 1:
@@ -163,11 +188,13 @@ class Objectives:
             )
         for name in ("latency_p95_target_seconds", "latency_p95_alert_seconds"):
             bound = getattr(self, name)
-            if float(bound) not in semconv.DURATION_BUCKETS:
+            if float(bound) not in self.duration_buckets:
                 raise ConfigError(
                     f"{name}={bound!r} is not a bucket boundary of the duration histograms; "
                     f"latency rules count calls per bucket exactly, so pick one of "
-                    f"{', '.join(semconv.le_label(b) for b in semconv.DURATION_BUCKETS)}"
+                    f"{', '.join(semconv.le_label(b) for b in self.duration_buckets)}, or add "
+                    f"it to the bounds ({AGENTSTAT_DURATION_BUCKETS} or duration_buckets in "
+                    "[tool.agentstat], the same for every process and for this command)"
                 )
         if not _SELECTOR.match(self.selector):
             raise ConfigError(
@@ -189,6 +216,9 @@ class Objectives:
                 "instance_load_for",
                 "no_healthy_instance_for",
                 "rejections_for",
+                "imbalance_window",
+                "imbalance_for",
+                "error_budget_window",
             )
         }
         if self.evaluation_interval is not None:
@@ -218,6 +248,16 @@ class Objectives:
                 )
             if burn.severity not in (SEVERITY_CRITICAL, SEVERITY_WARNING):
                 raise ConfigError(f"burn rate severity must be critical or warning: {burn}")
+        if not self.imbalance_alert > 1:
+            raise ConfigError(
+                "imbalance_alert is a multiple of the fair share and must exceed 1, "
+                f"got {self.imbalance_alert!r}"
+            )
+        if not self.imbalance_min_selections > 0:
+            raise ConfigError(
+                "imbalance_min_selections (selections per second) must be positive, "
+                f"got {self.imbalance_min_selections!r}"
+            )
         if not self.cache_alert_tiers:
             raise ConfigError("cache_alert_tiers must name at least one tier ('' for untiered)")
         if self.min_calls < 1 or self.min_cache_lookups < 1:

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentstat import semconv
-from agentstat.ops import _yaml, promql
+from agentstat.ops import promql
 from agentstat.ops.objectives import (
     SEVERITY_CRITICAL,
     SEVERITY_WARNING,
@@ -47,8 +47,11 @@ def _guard(window: str, per_window: int) -> str:
     return f"({per_window} / {promql.num(duration_seconds(window))})"
 
 
-def _record(name: str, expr: str) -> Rule:
-    return {"record": name, "expr": expr}
+def _record(name: str, expr: str, labels: dict[str, str] | None = None) -> Rule:
+    rule: Rule = {"record": name, "expr": expr}
+    if labels:
+        rule["labels"] = labels
+    return rule
 
 
 def _alert(
@@ -102,28 +105,34 @@ def operation_records(objectives: Objectives, operation: Operation) -> list[Rule
         rules.append(
             _record(
                 promql.error_ratio(operation, window),
-                f"(\n  sum {entity} (\n    rate({spec.count}{failed}[{window}])\n  )\n"
-                f"  or\n{calls(window, '  ')} * 0\n)\n/\n{calls(window)}",
+                promql.exact(
+                    f"(\n  sum {entity} (\n    rate({spec.count}{failed}[{window}])\n  )\n"
+                    f"  or\n{calls(window, '  ')} * 0\n)\n/\n{calls(window)}"
+                ),
             )
         )
-    bounds = [
-        semconv.le_label(objectives.latency_p95_target_seconds),
-        semconv.le_label(objectives.latency_p95_alert_seconds),
-    ]
-    buckets = promql.selector(
-        objectives,
-        f'le=~"{promql.regex_alternatives(sorted(set(bounds)))}"',
-        f'{operation.error_label}!="{semconv.ERROR_TYPE_CANCELLED}"',
-    )
+    # One rule per bound, summed over every spelling of it (``le="1"`` from a Collector
+    # or an OTLP receiver, ``le="1.0"`` from a scrape) and labelled with one spelling,
+    # so an alert reads the same series whichever path the metrics took.
     window = objectives.rate_window
-    rules.append(
-        _record(
-            promql.slow_ratio(operation, window),
-            f"1 - (\n  sum {promql.by(objectives, operation.name_label, 'le')} (\n"
-            f"    rate({spec.bucket}{buckets}[{window}])\n  )\n"
-            f"  / ignoring (le) group_left\n{calls(window, '  ')}\n)",
+    for bound in sorted(
+        {objectives.latency_p95_target_seconds, objectives.latency_p95_alert_seconds}
+    ):
+        fast = promql.selector(
+            objectives,
+            promql.le_matcher(bound),
+            f'{operation.error_label}!="{semconv.ERROR_TYPE_CANCELLED}"',
         )
-    )
+        rules.append(
+            _record(
+                promql.slow_ratio(operation, window),
+                promql.exact(
+                    f"1 - (\n  sum {entity} (\n    rate({spec.bucket}{fast}[{window}])\n  )\n"
+                    f"  /\n{calls(window, '  ')}\n)"
+                ),
+                {"le": semconv.le_label(bound)},
+            )
+        )
     return rules
 
 
@@ -228,8 +237,10 @@ def cache_rules(objectives: Objectives) -> list[Rule]:
         _record(promql.cache_lookups(window), lookups()),
         _record(
             promql.cache_hit_ratio(window),
-            f"(\n  sum {entity} (\n    rate({spec.prometheus_name}{hits}[{window}])\n  )\n"
-            f"  or\n{lookups('  ')} * 0\n)\n/\n{lookups()}",
+            promql.exact(
+                f"(\n  sum {entity} (\n    rate({spec.prometheus_name}{hits}[{window}])\n  )\n"
+                f"  or\n{lookups('  ')} * 0\n)\n/\n{lookups()}"
+            ),
         ),
     ]
     who = (
@@ -288,10 +299,12 @@ def balancer_rules(objectives: Objectives) -> list[Rule]:
     rules: list[Rule] = [
         _record(
             promql.instance_utilization(window),
-            f"max {promql.by(objectives, pool, instance)} (\n"
-            f"  avg_over_time({load}{sel}[{window}])\n"
-            f"  / ignoring ({_SCOPE_LABELS})\n"
-            f"  avg_over_time({capacity}{sel}[{window}])\n)",
+            promql.exact(
+                f"max {promql.by(objectives, pool, instance)} (\n"
+                f"  avg_over_time({load}{sel}[{window}])\n"
+                f"  / ignoring ({_SCOPE_LABELS})\n"
+                f"  avg_over_time({capacity}{sel}[{window}])\n)"
+            ),
         ),
         _record(
             promql.HEALTHY_INSTANCES,
@@ -302,6 +315,7 @@ def balancer_rules(objectives: Objectives) -> list[Rule]:
             f"sum {promql.by(objectives, pool)} (\n  rate({rejections}{sel}[{window}])\n)",
         ),
     ]
+    rules.extend(_imbalance_records(objectives))
     limit = promql.num(objectives.instance_load_alert * 100)
     rules.append(
         _alert(
@@ -317,6 +331,7 @@ def balancer_rules(objectives: Objectives) -> list[Rule]:
             f"its busiest process (alert above {limit} %).",
         )
     )
+    rules.append(_imbalance_alert(objectives))
     rules.append(
         _alert(
             objectives,
@@ -342,6 +357,50 @@ def balancer_rules(objectives: Objectives) -> list[Rule]:
         )
     )
     return rules
+
+
+def _imbalance_records(objectives: Objectives) -> list[Rule]:
+    """Even distribution per pool (see :func:`promql.busiest_utilization`), and the
+    selection rate that tells traffic from a trickle."""
+    pool = semconv.INSTANCE_LOAD.label(semconv.POOL_NAME)
+    window = objectives.imbalance_window
+    sel = promql.selector(objectives)
+    busiest, imbalance = promql.busiest_utilization(objectives, sel)
+    return [
+        _record(promql.pool_busiest_utilization(window), promql.exact(busiest)),
+        _record(promql.pool_imbalance(window), promql.exact(imbalance)),
+        _record(
+            promql.pool_selections(window),
+            f"sum {promql.by(objectives, pool)} (\n"
+            f"  rate({semconv.BALANCER_SELECTIONS.prometheus_name}{sel}[{window}])\n)",
+        ),
+    ]
+
+
+def _imbalance_alert(objectives: Objectives) -> Rule:
+    pool = semconv.INSTANCE_LOAD.label(semconv.POOL_NAME)
+    window = objectives.imbalance_window
+    factor = promql.num(objectives.imbalance_alert)
+    on_pool = promql.on(objectives, pool)
+    busy = promql.num(objectives.imbalance_min_utilization * 100)
+    return _alert(
+        objectives,
+        "AgentstatPoolLoadUneven",
+        f"{promql.pool_imbalance(window)} > {factor}\n"
+        f"and {on_pool}\n"
+        f"{promql.pool_busiest_utilization(window)} >= "
+        f"{promql.num(objectives.imbalance_min_utilization)}\n"
+        f"and {on_pool}\n"
+        f"{promql.pool_selections(window)} >= {promql.num(objectives.imbalance_min_selections)}",
+        objectives.imbalance_for,
+        SEVERITY_WARNING,
+        f"Load in pool {{{{ $labels.{pool} }}}} is unevenly distributed.",
+        f"The busiest healthy instance of pool {{{{ $labels.{pool} }}}} carried "
+        f'{{{{ $value | printf "%.2f" }}}} times the pool\'s load per unit of capacity over '
+        f"the last {window} (alert above {factor}x while that instance is at least {busy} % "
+        f"busy and the pool makes at least {promql.num(objectives.imbalance_min_selections)} "
+        "selections per second).",
+    )
 
 
 # -------------------------------------------------------------------------------- file
@@ -387,5 +446,25 @@ HEADER = (
 
 
 def render(objectives: Objectives | None = None) -> str:
-    """The rule file as YAML text."""
-    return HEADER + _yaml.dump(rule_groups(objectives))
+    """The rule file as YAML text: PyYAML, keys in generator order, PromQL as literal
+    blocks so the committed file reads and diffs like hand-written rules."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        def represent_str(self, data: str) -> yaml.ScalarNode:
+            style = "|" if "\n" in data else None
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+        def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+            super().increase_indent(flow, False)  # lists indented under their key
+
+    Dumper.add_representer(str, Dumper.represent_str)
+    text = yaml.dump(
+        rule_groups(objectives),
+        Dumper=Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=1000,
+        default_flow_style=False,
+    )
+    return HEADER + text
