@@ -20,12 +20,14 @@ from pathlib import Path
 import bcrypt
 import pytest
 import yaml
+from click.testing import CliRunner
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
 import agentstat
 from agentstat import _http_server
 from agentstat.errors import ConfigError
 from agentstat.exporter import MetricsServer, start_metrics_server
+from agentstat.ops.cli import check_command
 from agentstat.ops.scrape_client import Credentials, ScrapeError, make_fetch
 from agentstat.web_config import load_web_config
 from tests.certs import Certificates, make_certificates
@@ -198,6 +200,26 @@ def test_a_bad_web_config_is_one_clear_error_and_nothing_is_served(
     assert listening_addresses(port) == set()
 
 
+def test_the_web_config_file_is_found_from_pyproject_relative_to_it(
+    tmp_path: Path, certs: Certificates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``web_config_file`` in ``[tool.agentstat]`` is read relative to pyproject.toml, and
+    the endpoint started without arguments serves over TLS."""
+    (tmp_path / "secrets").mkdir()
+    write_config(tmp_path / "secrets", certs)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.agentstat]\nweb_config_file = "secrets/web.yml"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AGENTSTAT_WEB_CONFIG_FILE", raising=False)
+    started = start_metrics_server(port=0, registry=CollectorRegistry(), set_global=False)
+    try:
+        assert started.url.startswith("https://")
+        assert get(started.url, client_context(certs), (USER, PASSWORD))[0] == 200
+    finally:
+        started.shutdown()
+
+
 def test_a_missing_web_config_file_is_one_clear_error(tmp_path: Path) -> None:
     """A path that does not exist is named, with the reason."""
     with pytest.raises(ConfigError, match=r"cannot read web config file .*nowhere\.yml"):
@@ -220,6 +242,27 @@ def test_the_check_client_reads_a_protected_page(
     wrong = make_fetch(Credentials(**files, username=USER, password="nope"))
     with pytest.raises(ScrapeError, match=r"cannot read https://.*: HTTP 401"):
         wrong(server.url)
+
+
+def test_agentstat_check_reads_a_protected_page(
+    server: MetricsServer, certs: Certificates, tmp_path: Path
+) -> None:
+    """``agentstat check`` with the CA, a client certificate and a password file judges
+    the page; with a wrong password it says HTTP 401 and exits 2 (no verdict)."""
+    agentstat.agent("checked")(lambda: None)()
+    tls = ["--ca-file", str(certs.ca), "--cert-file", str(certs.client_cert)]
+    tls += ["--key-file", str(certs.client_key), "--username", USER, "--interval", "0.2"]
+    (tmp_path / "pw").write_text(PASSWORD + "\n")
+    result = CliRunner().invoke(
+        check_command, [*tls, "--password-file", str(tmp_path / "pw"), server.url]
+    )
+    assert result.exit_code == 0, result.output
+    assert "checked" in result.output
+    wrong = CliRunner().invoke(
+        check_command, [*tls, server.url], env={"AGENTSTAT_CHECK_PASSWORD": "nope"}
+    )
+    assert wrong.exit_code == 2
+    assert "HTTP 401" in wrong.output
 
 
 # --------------------------------------------------------------- storms and idle sockets

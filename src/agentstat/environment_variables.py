@@ -39,3 +39,7 @@ AGENTSTAT_DURATION_BUCKETS = "AGENTSTAT_DURATION_BUCKETS"
 and increasing (default ``0.005,0.01,...,600``). Put every latency threshold you alert
 on among them so the rules count it exactly; every process of one server must use the
 same bounds. Read by the instrumentation, ``agentstat rules`` and ``agentstat check``."""
+
+AGENTSTAT_CHECK_PASSWORD = "AGENTSTAT_CHECK_PASSWORD"
+"""The basic-auth password ``agentstat check`` sends with ``--username`` (unless
+``--password-file`` is given). Environment only."""

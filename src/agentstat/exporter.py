@@ -18,7 +18,6 @@ master would show only the master's data.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +28,8 @@ from opentelemetry.sdk.resources import Resource
 from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
 
 from agentstat import _http_server
-from agentstat.environment_variables import AGENTSTAT_WEB_CONFIG_FILE
 from agentstat.instrumentation import AgentstatInstrumentor
+from agentstat.instrumentation.config import web_config_file as configured_web_config_file
 from agentstat.web_config import WebConfig, load_web_config
 
 _logger = logging.getLogger("agentstat")
@@ -84,12 +83,13 @@ def start_metrics_server(
     ``set_global`` makes the new provider the global OTel MeterProvider (when none was
     set yet), so other instrumentations in the process export through it too.
     ``web_config`` (a :class:`~agentstat.web_config.WebConfig` or the path of a web
-    configuration file; default: ``AGENTSTAT_WEB_CONFIG_FILE``) adds TLS, client
+    configuration file; default: ``AGENTSTAT_WEB_CONFIG_FILE`` or ``web_config_file`` in
+    ``[tool.agentstat]``) adds TLS, client
     certificates and basic auth; a bad file raises :class:`~agentstat.ConfigError`
     before anything is served.
     """
     if web_config is None:
-        web_config = os.environ.get(AGENTSTAT_WEB_CONFIG_FILE) or None
+        web_config = configured_web_config_file()
     if isinstance(web_config, str):
         web_config = load_web_config(web_config)
     reader = PrometheusMetricReader(registry=registry)

@@ -32,15 +32,12 @@ from agentstat.environment_variables import (
     AGENTSTAT_CACHES,
     AGENTSTAT_CONFIG,
     AGENTSTAT_DURATION_BUCKETS,
-    AGENTSTAT_MAX_ERROR_TYPES,
-    AGENTSTAT_MAX_NAMES,
     AGENTSTAT_STRICT,
     AGENTSTAT_TOOLS,
+    AGENTSTAT_WEB_CONFIG_FILE,
 )
 from agentstat.errors import ConfigError
 from agentstat.semconv import (
-    DEFAULT_MAX_ERROR_TYPES,
-    DEFAULT_MAX_NAMES,
     DURATION_BUCKETS,
     MetricSpec,
 )
@@ -56,7 +53,7 @@ _ENV = {
 }
 _TOML_KEYS = {"agents": "agent", "tools": "tool", "caches": "cache", "balancers": "balancer"}
 #: Keys of ``[tool.agentstat]`` read by other functions than :func:`load_config`.
-_OTHER_KEYS = ("duration_buckets",)
+_OTHER_KEYS = ("duration_buckets", "web_config_file")
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -220,33 +217,6 @@ def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = Non
     return Config(targets=tuple(targets), strict=strict, errors=tuple(errors))
 
 
-def limit_from_env(variable: str, default: int) -> int:
-    """A positive integer setting; a bad value is logged and ``default`` used."""
-    raw = os.environ.get(variable, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-        if value < 1:
-            raise ValueError
-    except ValueError:
-        _logger.warning(
-            "agentstat: %s=%r is not a positive integer; using %d", variable, raw, default
-        )
-        return default
-    return value
-
-
-def max_names() -> int:
-    """Distinct names (agents, tools, caches, pools, ...) per metric before ``_OTHER``."""
-    return limit_from_env(AGENTSTAT_MAX_NAMES, DEFAULT_MAX_NAMES)
-
-
-def max_error_types() -> int:
-    """Distinct ``error.type`` values per metric before ``_OTHER``."""
-    return limit_from_env(AGENTSTAT_MAX_ERROR_TYPES, DEFAULT_MAX_ERROR_TYPES)
-
-
 def duration_buckets(
     environ: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> tuple[float, ...]:
@@ -256,15 +226,10 @@ def duration_buckets(
     and ``agentstat check`` all call this, so a threshold among the bounds is counted
     exactly everywhere. Raises :class:`ConfigError` naming the source of a bad value."""
     environ = os.environ if environ is None else environ
-    cwd = Path.cwd() if cwd is None else cwd
     found: tuple[str, Any] | None = None
-    sources = [(cwd / "pyproject.toml", False)] if (cwd / "pyproject.toml").is_file() else []
-    if environ.get(AGENTSTAT_CONFIG):
-        sources.append((Path(environ[AGENTSTAT_CONFIG]), True))
-    for path, table_optional in sources:
-        table = _read_toml(path, table_optional=table_optional)
-        if "duration_buckets" in table:
-            found = (f"{path}: duration_buckets", table["duration_buckets"])
+    in_toml = _toml_setting("duration_buckets", environ, cwd)
+    if in_toml is not None:
+        found = (f"{in_toml[0]}: duration_buckets", in_toml[1])
     if environ.get(AGENTSTAT_DURATION_BUCKETS, "").strip():
         found = (AGENTSTAT_DURATION_BUCKETS, environ[AGENTSTAT_DURATION_BUCKETS])
     if found is None:
@@ -280,6 +245,41 @@ def duration_buckets(
     if any(later <= earlier for earlier, later in pairwise(bounds)):
         raise ConfigError(f"{source}: bounds must increase, got {value!r}")
     return bounds
+
+
+def web_config_file(
+    environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> str | None:
+    """Path of the endpoint's web configuration file: ``AGENTSTAT_WEB_CONFIG_FILE``, else
+    ``web_config_file`` from the TOML sources of :func:`load_config` (relative to that
+    file), else None. Raises :class:`ConfigError` naming a bad source."""
+    environ = os.environ if environ is None else environ
+    if environ.get(AGENTSTAT_WEB_CONFIG_FILE, "").strip():
+        return environ[AGENTSTAT_WEB_CONFIG_FILE].strip()
+    in_toml = _toml_setting("web_config_file", environ, cwd)
+    if in_toml is None:
+        return None
+    path, value = in_toml
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{path}: web_config_file must be a file path, not {value!r}")
+    return str(path.parent / value)  # an absolute value replaces the directory
+
+
+def _toml_setting(
+    key: str, environ: Mapping[str, str], cwd: Path | None
+) -> tuple[Path, Any] | None:
+    """(file, value) of ``key`` in the last TOML source of :func:`load_config` that sets
+    it, or None. Raises :class:`ConfigError` for an unreadable file."""
+    cwd = Path.cwd() if cwd is None else cwd
+    sources = [(cwd / "pyproject.toml", False)] if (cwd / "pyproject.toml").is_file() else []
+    if environ.get(AGENTSTAT_CONFIG):
+        sources.append((Path(environ[AGENTSTAT_CONFIG]), True))
+    found = None
+    for path, table_optional in sources:
+        table = _read_toml(path, table_optional=table_optional)
+        if key in table:
+            found = (path, table[key])
+    return found
 
 
 def with_duration_buckets(spec: MetricSpec) -> MetricSpec:

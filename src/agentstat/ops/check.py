@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import time
-import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,9 +26,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agentstat import semconv
 from agentstat.environment_variables import AGENTSTAT_DURATION_BUCKETS
-from agentstat.errors import AgentstatError
 from agentstat.ops import promql
 from agentstat.ops.objectives import Objectives
+from agentstat.ops.scrape_client import ScrapeError, make_fetch
 from agentstat.semconv import Operation
 
 Labels = tuple[tuple[str, str], ...]
@@ -37,7 +36,7 @@ Samples = dict[tuple[str, Labels], float]
 SOURCE = "__source__"
 
 
-class CheckError(AgentstatError):
+class CheckError(ScrapeError):
     """A page could not be read or parsed; the message names the URL."""
 
 
@@ -82,14 +81,9 @@ class Report:
 # ------------------------------------------------------------------------- scraping
 
 
-def fetch(url: str, timeout: float = 10.0) -> str:
-    """The text of a ``/metrics`` page."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            body: bytes = response.read()
-            return body.decode("utf-8")
-    except (OSError, ValueError) as exc:
-        raise CheckError(f"cannot read {url}: {exc}") from exc
+#: Reads a page with no TLS files or credentials (``agentstat check`` builds its own
+#: with :func:`~agentstat.ops.scrape_client.make_fetch` from its options).
+fetch = make_fetch()
 
 
 def parse(text: str, source: str) -> Samples:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from typing import Any
 
 import click
 
+from agentstat.environment_variables import AGENTSTAT_CHECK_PASSWORD
 from agentstat.errors import ConfigError
 from agentstat.ops.objectives import BurnRate, Objectives
 
@@ -156,6 +158,16 @@ def rules_command(
         click.echo(text, nl=False)
 
 
+def _read_password(path: str) -> str:
+    """The password in ``path``, without its trailing newline (as Prometheus reads
+    ``password_file``)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot read --password-file {path}: {exc.strerror or exc}") from exc
+
+
 @click.command("check")
 @click.argument("urls", nargs=-1, required=True, metavar="URL...")
 @click.option(
@@ -172,9 +184,28 @@ def rules_command(
     show_default=True,
     help="Exit 1 when a target is missed, or only when an alert threshold is crossed.",
 )
+@click.option("--ca-file", type=click.Path(dir_okay=False), help="CA file for https:// pages.")
+@click.option(
+    "--cert-file", type=click.Path(dir_okay=False), help="Client certificate (mutual TLS)."
+)
+@click.option("--key-file", type=click.Path(dir_okay=False), help="Key of --cert-file.")
+@click.option("--username", help="Basic-auth user name.")
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False),
+    help="File holding the basic-auth password (default: $AGENTSTAT_CHECK_PASSWORD).",
+)
 @_target_options[0]
 def check_command(
-    urls: tuple[str, ...], interval: float, fail_on: str, settings: tuple[str, ...]
+    urls: tuple[str, ...],
+    interval: float,
+    fail_on: str,
+    ca_file: str | None,
+    cert_file: str | None,
+    key_file: str | None,
+    username: str | None,
+    password_file: str | None,
+    settings: tuple[str, ...],
 ) -> None:
     """Check live /metrics pages against the objectives; exit 1 on a breach.
 
@@ -184,17 +215,23 @@ def check_command(
     1 a breach, 2 no verdict (a page could not be read, or bad options). Entities
     with fewer than min_calls calls in the interval are shown as idle and never fail.
     """
-    from agentstat.ops.check import CheckError, Status, format_report, run_check
+    from agentstat.ops.check import Status, format_report, run_check
+    from agentstat.ops.scrape_client import Credentials, ScrapeError, make_fetch
 
     try:
         objectives = build_objectives(settings)
+        password = os.environ.get(AGENTSTAT_CHECK_PASSWORD)
+        if password_file is not None:
+            password = _read_password(password_file)
+        credentials = Credentials(ca_file, cert_file, key_file, username, password)
+        fetch = make_fetch(credentials)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     full = [u if "://" in u else f"http://{u}" for u in urls]
     full = [u if u.rstrip("/").endswith("/metrics") else u.rstrip("/") + "/metrics" for u in full]
     try:
-        report = run_check(full, interval, objectives)
-    except CheckError as exc:
+        report = run_check(full, interval, objectives, get=fetch)
+    except ScrapeError as exc:
         click.echo(f"agentstat check: {exc}", err=True)
         raise SystemExit(EXIT_UNREADABLE) from None
     click.echo(format_report(report))
