@@ -93,26 +93,33 @@ class _Base(RuleBasedStateMachine):
         if ident not in self.registered:
             self.lb.register(self.instances[ident])
             self.registered.add(ident)
+        self.after_change()
 
     @rule(ident=st.sampled_from(IDS))
     def deregister(self, ident: str) -> None:
         if ident in self.registered:
             self.lb.deregister(POOL, ident)
             self.registered.discard(ident)
+        self.after_change()
 
     @rule(ident=st.sampled_from(IDS), seconds=st.sampled_from([None, 5.0]))
     def eject(self, ident: str, seconds: float | None) -> None:
         if ident in self.registered:
             self.lb.eject(POOL, ident, seconds)
+        self.after_change()
 
     @rule(ident=st.sampled_from(IDS))
     def restore(self, ident: str) -> None:
         if ident in self.registered:
             self.lb.restore(POOL, ident)
+        self.after_change()
 
     @rule()
     def cooldown_passes(self) -> None:
         self.clock.now += 10.0
+
+    def after_change(self) -> None:
+        """Let whatever a membership or health change handed over arrive."""
 
     # -- invariants ------------------------------------------------------------------
 
@@ -306,6 +313,9 @@ class AsyncBalancerMachine(_Base):
         self.finish: dict[asyncio.Task[None], asyncio.Future[BaseException | None]] = {}
         self.raw: list[AgentInstance] = []
 
+    def after_change(self) -> None:
+        self.settle()
+
     def settle(self, seconds: float = 0.0) -> None:
         self.loop.run_until_complete(asyncio.sleep(seconds))
         for _ in range(5):
@@ -367,6 +377,7 @@ class AsyncBalancerMachine(_Base):
             return
         if instance is not None:
             self.raw.append(instance)
+        self.settle()
 
     @rule(pick=st.integers(0, 7), from_thread=st.booleans(), cancel_first_waiter=st.booleans())
     def release_raw(self, pick: int, from_thread: bool, cancel_first_waiter: bool) -> None:
