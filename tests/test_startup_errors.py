@@ -115,7 +115,7 @@ def test_object_refusing_the_wrapper_is_one_line_not_a_traceback(tmp_path: Path)
         in lines[0]
     )
     assert "ValueError: 1 validation error for Model" in lines[0]
-    assert "instrument 'startup_agents:Model.run' instead" in lines[0]
+    assert "startup_agents:Model.run=@name" in lines[0]
     assert json.loads(done.stdout) == {"plan": WRAPPED, "search": WRAPPED}
 
 
