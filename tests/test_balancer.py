@@ -741,3 +741,16 @@ def test_instance_granted_just_before_an_interrupt_is_given_back() -> None:
         signal.signal(signal.SIGUSR1, previous)
     assert instance.load == 0, entered
     assert not lb._pools["p"].waiters
+
+
+def test_old_and_new_import_paths_give_the_same_balancer() -> None:
+    """``agentstat.balancer``, ``agentstat.runtime.balancer`` and ``agentstat`` export the
+    same classes after the split."""
+    import agentstat
+    import agentstat.balancer as old
+    import agentstat.runtime.balancer as new
+
+    for name in old.__all__:
+        assert getattr(old, name) is getattr(new, name)
+    assert agentstat.LoadBalancer is new.LoadBalancer
+    assert agentstat.AgentInstance is new.AgentInstance
