@@ -23,15 +23,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from agentstat.runtime.balancer import (
-    AgentInstance,
-    BalancerError,
-    Lease,
-    LoadBalancer,
-    NoCapacityError,
-    NoHealthyInstanceError,
-    Strategy,
-)
+from agentstat import BalancerError, NoCapacityError, NoHealthyInstanceError
+from agentstat.runtime.balancer import AgentInstance, Lease, LoadBalancer, Strategy
 
 POOL = "p"
 IDS = ("a", "b", "c")
@@ -133,6 +126,10 @@ class _Base(RuleBasedStateMachine):
         for ident, instance in self.instances.items():
             assert instance.load == held.get(ident, 0), (ident, instance.load, held)
             assert 0 <= instance.load <= instance.capacity
+
+    @invariant()
+    def loads_match_held_leases(self) -> None:
+        self.check_accounting()
 
     def queued(self) -> int:
         pool = self.lb._pools.get(POOL) if self.lb is not None else None
@@ -282,10 +279,6 @@ class SyncBalancerMachine(_Base):
             assert isinstance(raised, NoHealthyInstanceError)
 
     @invariant()
-    def loads_match_held_leases(self) -> None:
-        self.check_accounting()
-
-    @invariant()
     def no_waiter_stays_queued(self) -> None:
         if self.lb is not None:
             assert self.queued() == 0
@@ -396,10 +389,6 @@ class AsyncBalancerMachine(_Base):
             if waiting:
                 waiting[0].cancel()
         self.settle()
-
-    @invariant()
-    def loads_match_held_leases(self) -> None:
-        self.check_accounting()
 
     @invariant()
     def queued_waiters_are_the_waiting_tasks(self) -> None:

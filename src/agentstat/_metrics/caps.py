@@ -92,13 +92,10 @@ class ValueCap:
     ) -> None:
         if limit < 1:
             raise ValueError(f"a cardinality limit must be at least 1, got {limit}")
-        self.limit = limit
-        self.what = what
-        self.setting = setting
-        self._kept = kept
-        self._admitted: dict[str, str] = {}
+        self.limit, self.what, self.setting, self._kept = limit, what, setting, kept
+        self._admitted: dict[str, str] = {}  # value -> its label (itself, or shortened)
+        self._warned: set[str] = set()  # which warnings were logged
         self._lock = threading.Lock()
-        self._warned: set[str] = set()
 
     def __call__(self, value: str) -> str:
         admitted = self._admitted.get(value)

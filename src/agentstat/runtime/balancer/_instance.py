@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import weakref
 from enum import StrEnum
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from agentstat.errors import AgentstatError
@@ -70,21 +71,11 @@ class AgentInstance:
         self._counts: InstanceCounts | None = None  # .active: registered with a balancer
         self._balancer: weakref.ref[LoadBalancer] | None = None  # the last it was registered in
 
-    @property
-    def pool(self) -> str:
-        return self.agent_type
-
-    @property
-    def current_load(self) -> int:
-        return self.load
-
-    @property
-    def max_capacity(self) -> int:
-        return self.capacity
-
-    @property
-    def is_healthy(self) -> bool:
-        return self.healthy
+    # The seed card's names for the same values (read-only).
+    pool = property(attrgetter("agent_type"), doc="The pool: ``agent_type``.")
+    current_load = property(attrgetter("load"), doc="Requests in flight: ``load``.")
+    max_capacity = property(attrgetter("capacity"), doc="``capacity``.")
+    is_healthy = property(attrgetter("healthy"), doc="``healthy``.")
 
     @property
     def available_capacity(self) -> int:

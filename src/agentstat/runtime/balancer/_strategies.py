@@ -119,12 +119,7 @@ class _Selection:
                 break
             instance._in_ring = False  # saturated or ejected: back in when it frees up
         ring.append(instance)
-        load = instance.load = instance.load + 1
-        instance._counts.selections += 1  # type: ignore[union-attr]
-        if load >= instance.capacity:
-            self._unavail(pool, instance)
-            instance._version += 1
-        return instance
+        return self._take(pool, instance)
 
     def _next_least_loaded(self, pool: _Pool) -> AgentInstance:
         heap = pool.heap
@@ -144,13 +139,7 @@ class _Selection:
         return instance
 
     def _next_two_choices(self, pool: _Pool) -> AgentInstance:
-        instance = self._two_choices(pool)
-        load = instance.load = instance.load + 1
-        instance._counts.selections += 1  # type: ignore[union-attr]
-        if load >= instance.capacity:
-            self._unavail(pool, instance)
-            instance._version += 1
-        return instance
+        return self._take(pool, self._two_choices(pool))
 
     def _next_weighted(self, pool: _Pool) -> AgentInstance:
         healthy, cumulative = pool.healthy, pool.cumulative
@@ -166,6 +155,11 @@ class _Selection:
                 break
         else:
             instance = self._two_choices(pool)
+        return self._take(pool, instance)
+
+    def _take(self, pool: _Pool, instance: AgentInstance) -> AgentInstance:
+        """One unit of the chosen ``instance``: its load and selection count go up; at
+        capacity it leaves ``available`` (its heap entry, if any, goes stale)."""
         load = instance.load = instance.load + 1
         instance._counts.selections += 1  # type: ignore[union-attr]
         if load >= instance.capacity:
