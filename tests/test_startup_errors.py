@@ -111,7 +111,7 @@ def test_object_refusing_the_wrapper_is_one_line_not_a_traceback(tmp_path: Path)
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
     assert (
-        "agent entry 'startup_agents:agent.run': cannot replace 'run' on a Model instance"
+        "agent entry 'startup_agents:agent.run': cannot replace 'run' on this Model object"
         in lines[0]
     )
     assert "ValueError: 1 validation error for Model" in lines[0]

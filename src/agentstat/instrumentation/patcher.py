@@ -58,7 +58,7 @@ def _describe(owner: Any) -> str:
         return f"module {owner.__name__!r}"
     if isinstance(owner, type):
         return f"class {owner.__qualname__!r}"
-    return f"a {type(owner).__qualname__} instance"
+    return f"this {type(owner).__qualname__} object"
 
 
 def _recorder_of(func: Any) -> Any:
