@@ -42,6 +42,11 @@ CASES: dict[str, tuple[dict[str, bytes], dict[str, str], str]] = {
         {"AGENTSTAT_AGENTS": "startup_agents:plan=a,startup_agents:plan=b"},
         "entry 'startup_agents:plan=b': startup_agents:plan is already listed as agent 'a'",
     ),
+    "bad_duration_buckets": (
+        {},
+        {"AGENTSTAT_DURATION_BUCKETS": "3,1"},
+        "AGENTSTAT_DURATION_BUCKETS: bounds must increase, got '3,1'",
+    ),
     "bad_max_names": (
         {},
         {"AGENTSTAT_MAX_NAMES": "lots"},

@@ -250,6 +250,10 @@ def _load_config(environ: Mapping[str, str], cwd: Path) -> Config:
         except ConfigError as exc:
             errors.append(exc)
     errors.extend(ConfigError(problem) for problem in limit_problems(environ))
+    try:
+        duration_buckets(environ, cwd)
+    except ConfigError as exc:
+        errors.append(exc)
     targets: list[Target] = []
     for key, kind in _TOML_KEYS.items():
         if key in settings:
@@ -312,27 +316,31 @@ def _toml_setting(
     key: str, environ: Mapping[str, str], cwd: Path | None
 ) -> tuple[Path, Any] | None:
     """(file, value) of ``key`` in the last TOML source of :func:`load_config` that sets
-    it, or None. Raises :class:`ConfigError` for an unreadable file."""
+    it, or None. An unreadable file is skipped: :func:`load_config` reports it."""
     cwd = Path.cwd() if cwd is None else cwd
     sources = [(cwd / "pyproject.toml", False)] if (cwd / "pyproject.toml").is_file() else []
     if environ.get(AGENTSTAT_CONFIG):
         sources.append((Path(environ[AGENTSTAT_CONFIG]), True))
     found = None
     for path, table_optional in sources:
-        table = _read_toml(path, table_optional=table_optional)
+        try:
+            table = _read_toml(path, table_optional=table_optional)
+        except ConfigError:
+            continue  # load_config reports an unreadable file, once
         if key in table:
             found = (path, table[key])
     return found
 
 
 def with_duration_buckets(spec: MetricSpec) -> MetricSpec:
-    """``spec`` with the configured duration buckets if it uses the default ones; a bad
-    setting is logged and the defaults are kept (recording never fails on it)."""
+    """``spec`` with the configured duration buckets if it uses the default ones; with a
+    bad setting the defaults are kept (recording never fails on it; the instrumentor
+    reports the setting at start-up, through :func:`load_config`)."""
     if spec.buckets is not DURATION_BUCKETS:
         return spec
     try:
         bounds = duration_buckets()
-    except ConfigError as exc:
-        _logger.warning("agentstat: %s; using the default duration buckets", exc)
+    except ConfigError as exc:  # reported (once, strict mode stops) by load_config
+        _logger.debug("agentstat: %s; using the default duration buckets", exc)
         return spec
     return spec if bounds == DURATION_BUCKETS else replace(spec, buckets=bounds)
