@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import threading
 import time
 from collections import Counter
@@ -625,3 +626,131 @@ def test_register_refuses_an_instance_with_leases_from_another_balancer() -> Non
     first.release(instance)
     second.register(instance)
     assert second.try_acquire("p") is instance
+
+
+# ------------------------------------------------------------- interrupted waits
+
+
+class HandlerError(Exception):
+    """What a signal handler raises in the test below."""
+
+
+def _interrupt_blocked_acquire(exc_type: type[BaseException]) -> tuple[LoadBalancer, AgentInstance]:
+    """Block the main thread in ``acquire`` on a full pool, deliver a real signal whose
+    handler raises ``exc_type``, then release the lease that kept the pool full."""
+    lb = LoadBalancer()
+    instance = lb.register(AgentInstance("a", "p", capacity=1))
+    held = lb.try_acquire("p")
+    assert held is not None
+
+    def handler(signum: int, frame: object) -> None:
+        raise exc_type("interrupted")
+
+    def interrupt() -> None:
+        while not lb._pools["p"].waiters:
+            time.sleep(0.001)
+        signal.pthread_kill(main, signal.SIGUSR1)
+
+    main = threading.get_ident()
+    previous = signal.signal(signal.SIGUSR1, handler)
+    thread = threading.Thread(target=interrupt)
+    try:
+        thread.start()
+        with pytest.raises(exc_type), lb.acquire("p", timeout=10):
+            pytest.fail("the wait was interrupted: the body must not run")
+    finally:
+        thread.join()
+        signal.signal(signal.SIGUSR1, previous)
+    assert not lb._pools["p"].waiters
+    lb.release(held)
+    return lb, instance
+
+
+@pytest.mark.parametrize("exc_type", [KeyboardInterrupt, HandlerError])
+def test_blocking_wait_interrupted_by_a_signal_leaves_no_waiter_and_no_load(
+    exc_type: type[BaseException],
+) -> None:
+    """A ``with acquire()`` blocked in a wait and interrupted by KeyboardInterrupt or by a
+    signal handler's exception leaves the queue: the next release is not handed to it."""
+    lb, instance = _interrupt_blocked_acquire(exc_type)
+    assert instance.load == 0
+    again = lb.try_acquire("p")
+    assert again is instance
+    lb.release(again)
+
+
+def test_timed_out_and_cancelled_waiters_leave_the_queue_at_once() -> None:
+    """Waiters that time out (sync and async) or are cancelled are gone from the queue
+    right away, not when capacity frees up."""
+    lb = LoadBalancer()
+    instance = lb.register(AgentInstance("a", "p", capacity=1))
+    held = lb.try_acquire("p")
+    for _ in range(3):
+        with pytest.raises(NoCapacityError), lb.acquire("p", timeout=0.01):
+            pass
+    assert not lb._pools["p"].waiters
+
+    async def main() -> None:
+        with pytest.raises(NoCapacityError):
+            async with lb.acquire("p", timeout=0.01):
+                pass
+        task = asyncio.ensure_future(lb.acquire("p", timeout=None).__aenter__())
+        await asyncio.sleep(0.01)
+        assert len(lb._pools["p"].waiters) == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert not lb._pools["p"].waiters
+    assert held is not None
+    lb.release(held)
+    assert instance.load == 0
+
+
+def test_instance_granted_just_before_an_interrupt_is_given_back() -> None:
+    """A lease interrupted after its wait was granted, before the ``with`` body ran,
+    gives the instance back."""
+    lb = LoadBalancer()
+    instance = lb.register(AgentInstance("a", "p", capacity=1))
+    held = lb.try_acquire("p")
+    assert held is not None
+
+    def release_then_interrupt() -> None:
+        while not lb._pools["p"].waiters:
+            time.sleep(0.001)
+        lb.release(held)  # hands the instance to the blocked waiter
+        signal.pthread_kill(main, signal.SIGUSR1)
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    main = threading.get_ident()
+    previous = signal.signal(signal.SIGUSR1, handler)
+    thread = threading.Thread(target=release_then_interrupt)
+    entered = False
+    try:
+        thread.start()
+        with lb.acquire("p", timeout=10):
+            entered = True
+            time.sleep(1)  # the interrupt lands here if it did not land in the wait
+    except KeyboardInterrupt:
+        pass
+    finally:
+        thread.join()
+        signal.signal(signal.SIGUSR1, previous)
+    assert instance.load == 0, entered
+    assert not lb._pools["p"].waiters
+
+
+def test_old_and_new_import_paths_give_the_same_balancer() -> None:
+    """``agentstat.balancer``, ``agentstat.runtime.balancer`` and ``agentstat`` export the
+    same classes after the split."""
+    import agentstat
+    import agentstat.balancer as old
+    import agentstat.runtime.balancer as new
+
+    for name in old.__all__:
+        assert getattr(old, name) is getattr(new, name)
+    assert agentstat.LoadBalancer is new.LoadBalancer
+    assert agentstat.AgentInstance is new.AgentInstance

@@ -1,23 +1,4 @@
 """Old import path of the load balancer; it lives in :mod:`agentstat.runtime.balancer` now."""
 
-from agentstat.runtime.balancer import (
-    AgentInstance,
-    BalancerError,
-    Lease,
-    LoadBalancer,
-    NoCapacityError,
-    NoHealthyInstanceError,
-    Strategy,
-    UnknownPoolError,
-)
-
-__all__ = [
-    "AgentInstance",
-    "BalancerError",
-    "Lease",
-    "LoadBalancer",
-    "NoCapacityError",
-    "NoHealthyInstanceError",
-    "Strategy",
-    "UnknownPoolError",
-]
+from agentstat.runtime.balancer import *  # noqa: F403  (the same public names)
+from agentstat.runtime.balancer import __all__ as __all__

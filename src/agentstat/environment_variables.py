@@ -30,6 +30,10 @@ AGENTSTAT_MAX_ERROR_TYPES = "AGENTSTAT_MAX_ERROR_TYPES"
 """Distinct ``error.type`` values per metric before further ones become ``_OTHER``.
 Environment only."""
 
+AGENTSTAT_MAX_SERIES = "AGENTSTAT_MAX_SERIES"
+"""Series per histogram metric (default 2000) before new error types fold into
+``(name, _OTHER)`` and new names into ``_OTHER``. Environment only."""
+
 AGENTSTAT_WEB_CONFIG_FILE = "AGENTSTAT_WEB_CONFIG_FILE"
 """Path of a web configuration file (the Prometheus exporter-toolkit format: TLS, client
 certificates, basic auth) for the ``/metrics`` endpoint; see :mod:`agentstat.web_config`."""

@@ -26,6 +26,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from agentstat._metrics.caps import limit_problems
 from agentstat.environment_variables import (
     AGENTSTAT_AGENTS,
     AGENTSTAT_BALANCERS,
@@ -130,7 +131,9 @@ def parse_entries(kind: str, value: str | Sequence[str]) -> tuple[list[Target], 
         items = list(value)
     else:
         return [], [
-            ConfigError(f"{kind} entries must be a string or a list of strings, not {value!r}")
+            ConfigError(
+                f"{kind} entries must be a string or a list of strings, not {_shown(value)}"
+            )
         ]
     targets, errors = [], []
     for item in items:
@@ -151,7 +154,19 @@ def _parse_bool(source: str, value: Any) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ConfigError(f"{source}: {value!r} is not a boolean (use 1/0, true/false)")
+    raise ConfigError(f"{source}: {_shown(value)} is not a boolean (use 1/0, true/false)")
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut to a length that keeps a problem on one readable line."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _toml_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array of tables" if value and isinstance(value[0], dict) else "an array"
+    return f"{type(value).__name__} {_shown(value)}"
 
 
 def _read_toml(path: Path, *, table_optional: bool) -> dict[str, Any]:
@@ -160,20 +175,46 @@ def _read_toml(path: Path, *, table_optional: bool) -> dict[str, Any]:
             data = tomllib.load(handle)
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+            "TOML files must be UTF-8"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-    table = data.get("tool", {}).get("agentstat")
+    tool = data.get("tool")
+    if tool is not None and not isinstance(tool, dict):
+        raise ConfigError(
+            f"{path}: 'tool' is {_toml_type(tool)}, not a table, so [tool.agentstat] cannot be read"
+        )
+    table = tool.get("agentstat") if tool is not None else None
     if table is None:
         return data if table_optional else {}
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [tool.agentstat] must be a table")
+        raise ConfigError(f"{path}: [tool.agentstat] is {_toml_type(table)}, not a table")
     return table
 
 
+def _strict_from_env(environ: Mapping[str, str]) -> bool:
+    try:
+        return _parse_bool(AGENTSTAT_STRICT, environ.get(AGENTSTAT_STRICT, ""))
+    except ConfigError:
+        return False
+
+
 def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
-    """Read every source; never raises (problems are in ``Config.errors``)."""
+    """Read every source; never raises (problems are in ``Config.errors``, one line each,
+    naming the setting or entry, the value and the reason)."""
     environ = os.environ if environ is None else environ
-    cwd = Path.cwd() if cwd is None else cwd
+    try:
+        return _load_config(environ, Path.cwd() if cwd is None else cwd)
+    except Exception as exc:  # a bug or an input nobody foresaw: still one line, no traceback
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        error = ConfigError(f"cannot read the configuration ({reason}); nothing is instrumented")
+        return Config(strict=_strict_from_env(environ), errors=(error,))
+
+
+def _load_config(environ: Mapping[str, str], cwd: Path) -> Config:
     errors: list[ConfigError] = []
     settings: dict[str, Any] = {}
 
@@ -190,7 +231,7 @@ def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = Non
             continue
         for key, value in table.items():
             if key in _TOML_KEYS or key == "strict":
-                settings[key] = (str(path), value)
+                settings[key] = (f"{path}: {key}", value)
             elif key not in _OTHER_KEYS:
                 known = ", ".join([*_TOML_KEYS, "strict", *_OTHER_KEYS])
                 errors.append(ConfigError(f"{path}: unknown key {key!r} (known: {known})"))
@@ -208,12 +249,18 @@ def load_config(environ: Mapping[str, str] | None = None, cwd: Path | None = Non
             strict = _parse_bool(source, value)
         except ConfigError as exc:
             errors.append(exc)
+    errors.extend(ConfigError(problem) for problem in limit_problems(environ))
+    try:
+        duration_buckets(environ, cwd)
+    except ConfigError as exc:
+        errors.append(exc)
     targets: list[Target] = []
     for key, kind in _TOML_KEYS.items():
         if key in settings:
-            parsed, problems = parse_entries(kind, settings[key][1])
+            source, value = settings[key]
+            parsed, problems = parse_entries(kind, value)
             targets.extend(parsed)
-            errors.extend(problems)
+            errors.extend(ConfigError(f"{source}: {problem}") for problem in problems)
     return Config(targets=tuple(targets), strict=strict, errors=tuple(errors))
 
 
@@ -269,27 +316,31 @@ def _toml_setting(
     key: str, environ: Mapping[str, str], cwd: Path | None
 ) -> tuple[Path, Any] | None:
     """(file, value) of ``key`` in the last TOML source of :func:`load_config` that sets
-    it, or None. Raises :class:`ConfigError` for an unreadable file."""
+    it, or None. An unreadable file is skipped: :func:`load_config` reports it."""
     cwd = Path.cwd() if cwd is None else cwd
     sources = [(cwd / "pyproject.toml", False)] if (cwd / "pyproject.toml").is_file() else []
     if environ.get(AGENTSTAT_CONFIG):
         sources.append((Path(environ[AGENTSTAT_CONFIG]), True))
     found = None
     for path, table_optional in sources:
-        table = _read_toml(path, table_optional=table_optional)
+        try:
+            table = _read_toml(path, table_optional=table_optional)
+        except ConfigError:
+            continue  # load_config reports an unreadable file, once
         if key in table:
             found = (path, table[key])
     return found
 
 
 def with_duration_buckets(spec: MetricSpec) -> MetricSpec:
-    """``spec`` with the configured duration buckets if it uses the default ones; a bad
-    setting is logged and the defaults are kept (recording never fails on it)."""
+    """``spec`` with the configured duration buckets if it uses the default ones; with a
+    bad setting the defaults are kept (recording never fails on it; the instrumentor
+    reports the setting at start-up, through :func:`load_config`)."""
     if spec.buckets is not DURATION_BUCKETS:
         return spec
     try:
         bounds = duration_buckets()
-    except ConfigError as exc:
-        _logger.warning("agentstat: %s; using the default duration buckets", exc)
+    except ConfigError as exc:  # reported (once, strict mode stops) by load_config
+        _logger.debug("agentstat: %s; using the default duration buckets", exc)
         return spec
     return spec if bounds == DURATION_BUCKETS else replace(spec, buckets=bounds)

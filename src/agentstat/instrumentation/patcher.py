@@ -13,7 +13,6 @@ through the descriptor protocol and would turn a wrapped ``staticmethod`` or
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import logging
 import sys
@@ -24,9 +23,12 @@ from typing import Any
 
 import wrapt
 
+from agentstat._metrics.caps import shorten
 from agentstat.errors import TargetError
 from agentstat.instrumentation import _wrappers, captured
+from agentstat.instrumentation._modules import missing_module
 from agentstat.instrumentation.config import Target
+from agentstat.semconv import OTHER
 
 _logger = logging.getLogger("agentstat")
 _ABSENT = object()
@@ -44,6 +46,36 @@ def _underlying(raw: Any) -> Any:
     return raw
 
 
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (pydantic's errors span several)."""
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return text if len(text) <= 160 else f"{text[:157]}..."
+
+
+def _describe(owner: Any) -> str:
+    if isinstance(owner, ModuleType):
+        return f"module {owner.__name__!r}"
+    if isinstance(owner, type):
+        return f"class {owner.__qualname__!r}"
+    return f"this {type(owner).__qualname__} object"
+
+
+def _recorder_of(func: Any) -> Any:
+    """The recorder of a function agentstat's decorator made, if it is one."""
+    try:
+        return func.__dict__.get(_wrappers.MARKER) if isinstance(func, FunctionType) else None
+    except Exception:
+        return None
+
+
+def _named_otherwise(recorder: Any, target: Target) -> bool:
+    """Whether an existing recorder records ``target`` under another kind or name."""
+    if recorder.kind != target.kind:
+        return True
+    return recorder.name not in (target.name, shorten(target.name), OTHER)
+
+
 class Patcher:
     """Applies targets and remembers how to undo them."""
 
@@ -56,6 +88,7 @@ class Patcher:
         self._lock = threading.RLock()
         self._restore: list[tuple[Any, str, Any]] = []  # owner, attribute, raw original
         self._unwrap: list[tuple[Any, str]] = []  # pairs patched by class patchers
+        self._listed: dict[str, Target] = {}  # path -> the first entry naming it
 
     # -- reporting -----------------------------------------------------------------
 
@@ -79,27 +112,37 @@ class Patcher:
         if target.module == "__main__":
             self.problem(target, _MAIN_REASON)
             return
+        first = self._listed.setdefault(target.path, target)
+        if first is not target:
+            if (first.kind, first.name) != (target.kind, target.name):
+                self.problem(
+                    target,
+                    f"{target.path} is already listed as {first.kind} {first.name!r} "
+                    f"(entry {first.entry!r}); this entry is ignored",
+                )
+            return  # the same target twice: nothing to add
         module = sys.modules.get(target.module)
         if module is not None:
-            self._apply(module, target)
+            self._apply_safely(module, target)
             return
-        top = target.module.partition(".")[0]
-        try:
-            found = importlib.util.find_spec(top) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            self.problem(target, f"module {target.module!r} cannot be found")
+        missing = missing_module(target.module)
+        if missing is not None:
+            self.problem(target, missing)
             return
         wrapt.register_post_import_hook(lambda mod: self._on_import(mod, target), target.module)
 
     def _on_import(self, module: ModuleType, target: Target) -> None:
+        # An import hook must never break the user's import: one line, unless strict
+        # mode asks for TargetError from this import.
+        self._apply_safely(module, target)
+
+    def _apply_safely(self, module: ModuleType, target: Target) -> None:
         try:
             self._apply(module, target)
         except TargetError:
             raise
-        except Exception:  # an import hook must never break the user's import
-            _logger.exception("agentstat: failed to instrument %r", target.entry)
+        except Exception as exc:
+            self.problem(target, f"cannot instrument it: {_one_line(exc)}")
 
     def _apply(self, module: ModuleType, target: Target) -> None:
         if not self.active:
@@ -127,6 +170,14 @@ class Patcher:
         else:  # an object's method: wrap the bound method on the object itself
             raw = getattr(owner, attribute)
         if _wrappers.is_wrapped(raw) or _wrappers.is_wrapped(_underlying(raw)):
+            recorder = _recorder_of(_underlying(raw))
+            if recorder is not None and _named_otherwise(recorder, target):
+                self.problem(
+                    target,
+                    f"{target.path} is already recorded as {recorder.kind} "
+                    f"{recorder.name!r} (by a decorator); this entry is ignored",
+                )
+                return
             _logger.debug(
                 "agentstat: %s is already recorded; %r adds nothing", target.path, target.entry
             )
@@ -167,13 +218,17 @@ class Patcher:
         wrapper = _wrappers.wrapt_wrapper(recorder, func, names)
         try:
             setattr(owner, attribute, _wrappers.AgentstatFunctionWrapper(raw, wrapper))
-        except Exception as exc:  # e.g. a pydantic model instance refuses new attributes
-            cls = type(owner).__qualname__
+        except Exception as exc:  # a pydantic model instance, a frozen dataclass, __slots__
+            hint = ""
+            if not isinstance(owner, type | ModuleType):
+                cls = type(owner).__qualname__
+                hint = (
+                    "; name the class method instead and take the name from the instance: "
+                    f"{target.module}:{cls}.{attribute}=@name"
+                )
             self.problem(
                 target,
-                f"cannot replace {attribute!r} on this {cls} object ({type(exc).__name__}: "
-                f"{exc}); name the class method instead and take the name from the instance: "
-                f"{target.module}:{cls}.{attribute}=@name",
+                f"cannot replace {attribute!r} on {_describe(owner)} ({_one_line(exc)}){hint}",
             )
             return
         self._restore.append((owner, attribute, before))
