@@ -1,0 +1,254 @@
+"""OpenAI Agents SDK (``openai-agents``): per-agent, per-tool and per-workflow
+durations, on as soon as ``agents`` is imported.
+
+What is recorded:
+
+- ``gen_ai.invoke_agent.duration`` for each agent's part of a run, named ``Agent.name``:
+  a run that hands off from ``triage`` to ``writer`` records one ``triage`` and one
+  ``writer`` duration; an agent used as a tool (``agent.as_tool()``) records under its
+  own name too. ``Runner.run``, ``run_sync`` and ``run_streamed`` alike, each once.
+- ``gen_ai.execute_tool.duration`` for each function-tool call, named as the SDK names
+  the tool, with ``gen_ai.agent.name`` of the agent that called it and
+  ``gen_ai.tool.type`` ``"function"`` (``"extension"`` for MCP tools).
+- ``gen_ai.workflow.duration`` for a coordinated run — one in which more than one agent
+  ran or the agent had handoffs — named by the run's ``RunConfig(workflow_name=...)``
+  (default ``"Agent workflow"``), or by your ``with trace("name"):`` block.
+- ``Runner.run_streamed`` runs end when the run's stream is done, and record the time
+  to the first model event delivered by ``stream_events()``.
+
+``error.type``: the exception's class when the run fails with one (the SDK re-raises it
+through the span's end); otherwise, when the SDK only marked the span as failed — a tool
+error it turned into a message for the model, for instance — the fixed value
+``"_OTHER"`` (:data:`ERROR_TYPE_UNKNOWN`): span errors carry a message, which never
+becomes a label.
+
+Turn it off with ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=agentstat_openai_agents`` under
+``opentelemetry-instrument``, or ``OpenAIAgentsInstrumentor().uninstrument()``. It is
+also off wherever the SDK's tracing is off (``OPENAI_AGENTS_DISABLE_TRACING=1``,
+``RunConfig(tracing_disabled=True)``), and ``agents.set_trace_processors([...])``
+replaces every processor, agentstat's included — use ``add_trace_processor``.
+
+Why this hook: the SDK runs every agent of a run inside one ``Runner`` call, so only its
+tracing layer sees where one agent's part ends and the next one's begins (an agent span
+per agent, a function span per tool, a trace per workflow). A ``TracingProcessor``
+receives exactly those, synchronously, in the run's own task, with nothing wrapped: no
+frame added, no call shape to get wrong, ``run_sync`` and ``run_streamed`` included
+(wrapping ``AgentRunner.run`` would see only the starting agent and time a streamed run
+as ~0 s). The price is that spans carry only a message on failure (see above), and that
+it depends on the SDK's tracing being on, which it is by default.
+"""
+
+from __future__ import annotations
+
+import sys
+from time import perf_counter
+from types import ModuleType
+from typing import Any
+
+import wrapt
+from opentelemetry.instrumentation.utils import unwrap
+
+from agentstat import semconv
+from agentstat.instrumentation.recording import record
+from agentstat.integrations._base import FrameworkInstrumentor, Run, current_agent_name, start_run
+
+__all__ = ["ERROR_TYPE_UNKNOWN", "OpenAIAgentsInstrumentor"]
+
+AGENT = "agent"
+TOOL = "tool"
+WORKFLOW = "workflow"
+
+#: ``error.type`` of a span the SDK marked as failed without an exception to name.
+ERROR_TYPE_UNKNOWN = semconv.OTHER
+
+
+def _propagating_error() -> BaseException | None:
+    """The exception propagating through the SDK code that is ending a span, if any.
+
+    ``sys.exc_info()`` alone could be an exception the application is handling around
+    its ``Runner`` call; it counts only when one of its traceback frames is an
+    ``agents`` frame that is still running (on the current stack).
+    """
+    exc = sys.exc_info()[1]
+    if exc is None:
+        return None
+    running = set()
+    frame = sys._getframe(2)
+    while frame is not None:
+        running.add(id(frame))
+        frame = frame.f_back
+    tb = exc.__traceback__
+    while tb is not None:
+        if id(tb.tb_frame) in running and str(tb.tb_frame.f_globals.get("__name__", "")).split(
+            ".", 1
+        )[0] == "agents":
+            return exc
+        tb = tb.tb_next
+    return None
+
+
+def _failure(span_or_trace: Any) -> BaseException | str | None:
+    exc = _propagating_error()
+    if exc is not None:
+        return exc
+    return ERROR_TYPE_UNKNOWN if getattr(span_or_trace, "error", None) else None
+
+
+class _Workflow:
+    __slots__ = ("agents", "handoffs", "name", "start")
+
+    def __init__(self, name: str) -> None:
+        self.start = perf_counter()
+        self.name = name
+        self.agents = 0
+        self.handoffs = False
+
+
+class AgentstatProcessor:
+    """The ``TracingProcessor`` agentstat registers (once per process; switched by
+    :attr:`enabled`, since the SDK can add processors but not remove one)."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self._runs: dict[str, tuple[Run, bool]] = {}  # span_id -> (open run, is an agent)
+        self._agents: dict[str, list[Run]] = {}  # trace_id -> open agent runs
+        self._workflows: dict[str, _Workflow] = {}  # trace_id -> open trace
+
+    # -- traces --------------------------------------------------------------------
+
+    def on_trace_start(self, trace: Any) -> None:
+        if not self.enabled:
+            return
+        try:
+            self._workflows[trace.trace_id] = _Workflow(trace.name)
+        except Exception:
+            pass
+
+    def on_trace_end(self, trace: Any) -> None:
+        workflow = self._workflows.pop(getattr(trace, "trace_id", None), None)
+        if workflow is None or not (workflow.agents > 1 or workflow.handoffs):
+            return
+        try:
+            record(
+                WORKFLOW,
+                workflow.name or "Agent workflow",
+                perf_counter() - workflow.start,
+                error=_propagating_error(),
+            )
+        except Exception:
+            pass
+
+    # -- spans ---------------------------------------------------------------------
+
+    def on_span_start(self, span: Any) -> None:
+        if not self.enabled:
+            return
+        data = span.span_data
+        kind = getattr(data, "type", None)
+        if kind == "agent":
+            run = start_run(AGENT, data.name or "Agent", key=span.span_id)
+            if run is None:
+                return
+            self._runs[span.span_id] = (run, True)
+            self._agents.setdefault(span.trace_id, []).append(run)
+            workflow = self._workflows.get(span.trace_id)
+            if workflow is not None:
+                workflow.agents += 1
+                workflow.handoffs = workflow.handoffs or bool(data.handoffs)
+        elif kind == "function":
+            tool_type = "extension" if getattr(data, "mcp_data", None) else "function"
+            run = start_run(
+                TOOL,
+                data.name,
+                key=span.span_id,
+                agent_name=current_agent_name(),
+                tool_type=tool_type,
+            )
+            if run is not None:
+                self._runs[span.span_id] = (run, False)
+
+    def on_span_end(self, span: Any) -> None:
+        found = self._runs.pop(span.span_id, None)
+        if found is None:
+            return
+        run, is_agent = found
+        if is_agent:
+            open_agents = self._agents.get(span.trace_id)
+            if open_agents is not None:
+                if run in open_agents:
+                    open_agents.remove(run)
+                if not open_agents:
+                    self._agents.pop(span.trace_id, None)
+        run.finish(_failure(span) if span.error else None)
+
+    def first_chunk(self, trace_id: str) -> None:
+        """A streamed run of trace ``trace_id`` delivered its first model event."""
+        open_agents = self._agents.get(trace_id)
+        if open_agents:
+            open_agents[-1].first_chunk()
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self) -> None:
+        pass
+
+
+PROCESSOR = AgentstatProcessor()
+_registered = False
+
+
+def _stream_events(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    events = wrapped(*args, **kwargs)
+    if not PROCESSOR.enabled:
+        return events
+    return _until_first_model_event(events, instance)
+
+
+async def _until_first_model_event(events: Any, result: Any) -> Any:
+    async for event in events:
+        if getattr(event, "type", None) == "raw_response_event":
+            trace = getattr(result, "trace", None)
+            if trace is not None:
+                PROCESSOR.first_chunk(trace.trace_id)
+            yield event
+            break
+        yield event
+    async for event in events:
+        yield event
+
+
+class OpenAIAgentsInstrumentor(FrameworkInstrumentor):
+    """Agents, tools and workflows of the OpenAI Agents SDK (entry point
+    ``agentstat_openai_agents``)."""
+
+    framework = "agents"
+    distribution = "openai-agents"
+    supported = ">= 0.2, < 1"
+
+    def _patch(self, module: ModuleType) -> None:
+        global _registered
+        from agents.tracing import add_trace_processor
+
+        if not _registered:
+            _make_tracing_processor()
+            add_trace_processor(PROCESSOR)  # type: ignore[arg-type]
+            _registered = True
+        PROCESSOR.enabled = True
+        wrapt.wrap_function_wrapper("agents.result", "RunResultStreaming.stream_events", _stream_events)
+
+    def _unpatch(self) -> None:
+        PROCESSOR.enabled = False
+        from agents.result import RunResultStreaming
+
+        if isinstance(RunResultStreaming.__dict__.get("stream_events"), wrapt.ObjectProxy):
+            unwrap(RunResultStreaming, "stream_events")
+
+
+def _make_tracing_processor() -> None:
+    """Make :data:`PROCESSOR` a ``TracingProcessor`` (the SDK checks nothing, but its
+    abstract base is the documented type; it is imported only with the SDK)."""
+    from agents.tracing import TracingProcessor
+
+    if not isinstance(PROCESSOR, TracingProcessor):
+        TracingProcessor.register(AgentstatProcessor)
