@@ -36,16 +36,15 @@ the run key: the graph object, open in this context, is not counted twice.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from time import perf_counter
 from types import ModuleType
 from typing import Any
 
-import wrapt
-from opentelemetry.instrumentation.utils import unwrap
-
 from agentstat.instrumentation.recording import record
 from agentstat.integrations._base import FrameworkInstrumentor, Run, current_agent_name, start_run
+from agentstat.integrations._patching import unwrap_all, wrap_all
 
 __all__ = ["LangChainInstrumentor", "LangGraphInstrumentor"]
 
@@ -87,15 +86,11 @@ class _GraphRun:
         run.finish(error)
         if self.token is None:
             return
-        try:
+        with contextlib.suppress(ValueError):  # ended in another context than it started in
             _OUTERMOST.reset(self.token)
-        except ValueError:  # ended in another context than it started in
-            pass
         if self.nested and self.nested[0]:
-            try:
+            with contextlib.suppress(Exception):  # recording never raises into the graph
                 record(WORKFLOW, self.name, perf_counter() - self.start, error=error)
-            except Exception:  # recording never raises into the graph
-                pass
 
 
 def _graph_name(graph: Any) -> str:
@@ -227,20 +222,6 @@ async def _arun_tool(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> 
     return result
 
 
-def _wrap(targets: tuple[tuple[str, str, str, Any], ...]) -> None:
-    for module_name, owner, attribute, wrapper in targets:
-        wrapt.wrap_function_wrapper(module_name, f"{owner}.{attribute}", wrapper)
-
-
-def _unwrap(targets: tuple[tuple[str, str, str, Any], ...]) -> None:
-    import importlib
-
-    for module_name, owner, attribute, _ in targets:
-        cls = getattr(importlib.import_module(module_name), owner)
-        if isinstance(cls.__dict__.get(attribute), wrapt.ObjectProxy):
-            unwrap(cls, attribute)
-
-
 _GRAPH_TARGETS = (
     ("langgraph.pregel.main", "Pregel", "invoke", _invoke),
     ("langgraph.pregel.main", "Pregel", "ainvoke", _ainvoke),
@@ -264,10 +245,10 @@ class LangGraphInstrumentor(FrameworkInstrumentor):
     supported = ">= 1.0, < 2"
 
     def _patch(self, module: ModuleType) -> None:
-        _wrap(_GRAPH_TARGETS)
+        wrap_all(_GRAPH_TARGETS)
 
     def _unpatch(self) -> None:
-        _unwrap(_GRAPH_TARGETS)
+        unwrap_all(_GRAPH_TARGETS)
 
 
 class LangChainInstrumentor(FrameworkInstrumentor):
@@ -278,7 +259,7 @@ class LangChainInstrumentor(FrameworkInstrumentor):
     supported = ">= 0.3, < 2"
 
     def _patch(self, module: ModuleType) -> None:
-        _wrap(_TOOL_TARGETS)
+        wrap_all(_TOOL_TARGETS)
 
     def _unpatch(self) -> None:
-        _unwrap(_TOOL_TARGETS)
+        unwrap_all(_TOOL_TARGETS)

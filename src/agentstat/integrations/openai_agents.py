@@ -40,17 +40,16 @@ it depends on the SDK's tracing being on, which it is by default.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from time import perf_counter
 from types import ModuleType
 from typing import Any
 
-import wrapt
-from opentelemetry.instrumentation.utils import unwrap
-
 from agentstat import semconv
 from agentstat.instrumentation.recording import record
 from agentstat.integrations._base import FrameworkInstrumentor, Run, current_agent_name, start_run
+from agentstat.integrations._patching import unwrap_all, wrap_all
 
 __all__ = ["ERROR_TYPE_UNKNOWN", "OpenAIAgentsInstrumentor"]
 
@@ -79,9 +78,10 @@ def _propagating_error() -> BaseException | None:
         frame = frame.f_back
     tb = exc.__traceback__
     while tb is not None:
-        if id(tb.tb_frame) in running and str(tb.tb_frame.f_globals.get("__name__", "")).split(
-            ".", 1
-        )[0] == "agents":
+        if (
+            id(tb.tb_frame) in running
+            and str(tb.tb_frame.f_globals.get("__name__", "")).split(".", 1)[0] == "agents"
+        ):
             return exc
         tb = tb.tb_next
     return None
@@ -119,24 +119,20 @@ class AgentstatProcessor:
     def on_trace_start(self, trace: Any) -> None:
         if not self.enabled:
             return
-        try:
+        with contextlib.suppress(Exception):
             self._workflows[trace.trace_id] = _Workflow(trace.name)
-        except Exception:
-            pass
 
     def on_trace_end(self, trace: Any) -> None:
         workflow = self._workflows.pop(getattr(trace, "trace_id", None), None)
         if workflow is None or not (workflow.agents > 1 or workflow.handoffs):
             return
-        try:
+        with contextlib.suppress(Exception):
             record(
                 WORKFLOW,
                 workflow.name or "Agent workflow",
                 perf_counter() - workflow.start,
                 error=_propagating_error(),
             )
-        except Exception:
-            pass
 
     # -- spans ---------------------------------------------------------------------
 
@@ -218,6 +214,9 @@ async def _until_first_model_event(events: Any, result: Any) -> Any:
         yield event
 
 
+_TARGETS = (("agents.result", "RunResultStreaming", "stream_events", _stream_events),)
+
+
 class OpenAIAgentsInstrumentor(FrameworkInstrumentor):
     """Agents, tools and workflows of the OpenAI Agents SDK (entry point
     ``agentstat_openai_agents``)."""
@@ -235,14 +234,11 @@ class OpenAIAgentsInstrumentor(FrameworkInstrumentor):
             add_trace_processor(PROCESSOR)  # type: ignore[arg-type]
             _registered = True
         PROCESSOR.enabled = True
-        wrapt.wrap_function_wrapper("agents.result", "RunResultStreaming.stream_events", _stream_events)
+        wrap_all(_TARGETS)
 
     def _unpatch(self) -> None:
         PROCESSOR.enabled = False
-        from agents.result import RunResultStreaming
-
-        if isinstance(RunResultStreaming.__dict__.get("stream_events"), wrapt.ObjectProxy):
-            unwrap(RunResultStreaming, "stream_events")
+        unwrap_all(_TARGETS)
 
 
 def _make_tracing_processor() -> None:

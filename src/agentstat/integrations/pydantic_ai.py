@@ -45,15 +45,14 @@ Why these hooks:
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from time import perf_counter
 from types import ModuleType
 from typing import Any
 
-import wrapt
-from opentelemetry.instrumentation.utils import unwrap
-
 from agentstat.integrations._base import FrameworkInstrumentor, Run, current_agent_name, start_run
+from agentstat.integrations._patching import unwrap_all, wrap_all
 
 __all__ = ["PydanticAIInstrumentor"]
 
@@ -102,10 +101,8 @@ class _TimedRun:
         if run is None:
             return await self._cm.__aexit__(exc_type, exc, tb)
         self._run = None
-        try:
+        with contextlib.suppress(ValueError):  # exited in another context than entered
             _WAITING.reset(self._token)
-        except ValueError:  # exited in another context than it was entered in
-            pass
         try:
             handled = await self._cm.__aexit__(exc_type, exc, tb)
         except BaseException as raised:
@@ -173,13 +170,7 @@ class PydanticAIInstrumentor(FrameworkInstrumentor):
     supported = ">= 1.0, < 3"
 
     def _patch(self, module: ModuleType) -> None:
-        for module_name, owner, attribute, wrapper in _TARGETS:
-            wrapt.wrap_function_wrapper(module_name, f"{owner}.{attribute}", wrapper)
+        wrap_all(_TARGETS)
 
     def _unpatch(self) -> None:
-        import importlib
-
-        for module_name, owner, attribute, _ in _TARGETS:
-            cls = getattr(importlib.import_module(module_name), owner)
-            if isinstance(cls.__dict__.get(attribute), wrapt.ObjectProxy):
-                unwrap(cls, attribute)
+        unwrap_all(_TARGETS)
