@@ -25,8 +25,8 @@ becomes a label.
 Turn it off with ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=agentstat_openai_agents`` under
 ``opentelemetry-instrument``, or ``OpenAIAgentsInstrumentor().uninstrument()``. It is
 also off wherever the SDK's tracing is off (``OPENAI_AGENTS_DISABLE_TRACING=1``,
-``RunConfig(tracing_disabled=True)``), and ``agents.set_trace_processors([...])``
-replaces every processor, agentstat's included — use ``add_trace_processor``.
+``RunConfig(tracing_disabled=True)``). ``agents.set_trace_processors([...])`` replaces
+the SDK's processors but keeps agentstat's while the integration is on.
 
 Why this hook: the SDK runs every agent of a run inside one ``Runner`` call, so only its
 tracing layer sees where one agent's part ends and the next one's begins (an agent span
@@ -139,6 +139,8 @@ class AgentstatProcessor:
     def on_span_start(self, span: Any) -> None:
         if not self.enabled:
             return
+        if span.span_id in self._runs:  # registered twice: count once
+            return
         data = span.span_data
         kind = getattr(data, "type", None)
         if kind == "agent":
@@ -191,7 +193,27 @@ class AgentstatProcessor:
 
 
 PROCESSOR = AgentstatProcessor()
-_registered = False
+_added = False
+
+
+def _registered() -> bool:
+    """Whether :data:`PROCESSOR` is among the SDK's processors (a private list; when it
+    cannot be read, whether agentstat added it — a second registration counts once)."""
+    from agents.tracing import get_trace_provider
+
+    multi = getattr(get_trace_provider(), "_multi_processor", None)
+    processors = getattr(multi, "_processors", None)
+    if isinstance(processors, tuple | list):
+        return any(p is PROCESSOR for p in processors)
+    return _added
+
+
+def _keep_ours(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """``set_trace_processors([...])`` replaces every processor: keep agentstat's."""
+    processors = list(kwargs.pop("processors") if "processors" in kwargs else args[0])
+    if not any(p is PROCESSOR for p in processors):
+        processors.append(PROCESSOR)
+    return wrapped(processors, *args[1:], **kwargs)
 
 
 def _stream_events(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -214,7 +236,10 @@ async def _until_first_model_event(events: Any, result: Any) -> Any:
         yield event
 
 
-_TARGETS = (("agents.result", "RunResultStreaming", "stream_events", _stream_events),)
+_TARGETS = (
+    ("agents.result", "RunResultStreaming", "stream_events", _stream_events),
+    ("agents.tracing.provider", "SynchronousMultiTracingProcessor", "set_processors", _keep_ours),
+)
 
 
 class OpenAIAgentsInstrumentor(FrameworkInstrumentor):
@@ -226,13 +251,13 @@ class OpenAIAgentsInstrumentor(FrameworkInstrumentor):
     supported = ">= 0.2, < 1"
 
     def _patch(self, module: ModuleType) -> None:
-        global _registered
+        global _added
         from agents.tracing import add_trace_processor
 
-        if not _registered:
+        if not _registered():
             _make_tracing_processor()
             add_trace_processor(PROCESSOR)  # type: ignore[arg-type]
-            _registered = True
+            _added = True
         PROCESSOR.enabled = True
         wrap_all(_TARGETS)
 
