@@ -7,9 +7,9 @@ What is recorded:
   ``create_react_agent(..., name="researcher")``, LangChain's ``create_agent``, any
   ``StateGraph(...).compile(name=...)`` — named ``graph.name`` (``"LangGraph"`` when you
   gave none). ``invoke``, ``ainvoke``, ``stream``, ``astream`` and the event streams are
-  each one record: ``invoke`` runs ``stream`` inside, and that inner call is not counted
-  again. Streams are timed from the first ``next()`` to their end and record the time
-  to the first chunk; a stream its consumer abandons records ``error.type="cancelled"``.
+  each one record. Streams are timed from the first ``next()`` to their end and record
+  the time to the first chunk; a stream its consumer abandons records
+  ``error.type="cancelled"``.
 - A graph that runs other graphs (a supervisor whose nodes call agents, a graph of
   agents, a subgraph) records each inner graph under its own name, and once
   ``gen_ai.workflow.duration`` with ``gen_ai.workflow.name`` = the outermost graph's name.
@@ -27,19 +27,23 @@ and ``agentstat_langchain`` (tools) under ``opentelemetry-instrument``, or
 Why these hooks: LangChain callbacks (a handler registered with
 ``register_configure_hook``) carry the same names and exception classes, but once a
 handler is present every node, chain and model call of a graph goes through the callback
-manager: ~0.3 ms per graph run, against a few µs for wrapping the four entry points of
-``Pregel`` (every compiled graph is one) and ``BaseTool.run``/``arun`` (``invoke`` and
-``ainvoke`` call them; ``arun`` of a sync tool calls ``_run`` in an executor, not
-``run``). Delegation (``invoke`` → ``stream``, ``ainvoke`` → ``astream``) is resolved by
-the run key: the graph object, open in this context, is not counted twice.
+manager: ~0.3 ms per graph run, against a few µs for wrapping the two methods every run
+of every compiled graph (``Pregel``) goes through, ``stream`` and ``astream`` —
+``invoke`` iterates ``stream`` and ``ainvoke`` ``astream``, and the event streams use
+``astream`` too — and ``BaseTool.run``/``arun`` (``invoke``/``ainvoke`` call them; ``arun``
+of a sync tool calls ``_run`` in an executor, not ``run``). Wrapping only the streams
+makes one record per run by construction; a stream started by ``invoke``/``ainvoke`` (its
+caller's code, one frame up) records no time to first chunk: its caller gets no chunks.
+A graph running itself again inside a run (same object, same context) is one run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import sys
 from time import perf_counter
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any
 
 from agentstat.instrumentation.recording import record
@@ -104,37 +108,28 @@ def _start(graph: Any) -> _GraphRun | None:
     return None if run is None else _GraphRun(run, name, start)
 
 
-def _invoke(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    graph_run = _start(instance)
-    if graph_run is None:
-        return wrapped(*args, **kwargs)
-    try:
-        result = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        graph_run.finish(exc)
-        raise
-    graph_run.finish()
-    return result
+#: Code of the methods that run a graph by iterating its own stream (``invoke`` and
+#: ``ainvoke``): a stream they start is a whole run, but not a stream for the caller.
+_DELEGATING: set[CodeType] = set()
 
 
-async def _ainvoke(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    graph_run = _start(instance)
-    if graph_run is None:
-        return await wrapped(*args, **kwargs)
-    try:
-        result = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        graph_run.finish(exc)
-        raise
-    graph_run.finish()
-    return result
+def _called_to_stream() -> bool:
+    """Whether the caller of ``stream``/``astream`` wants the chunks (not ``invoke``)."""
+    frame = sys._getframe(2)  # 0: here, 1: the wrapper, 2: the caller
+    for _ in range(3):  # wrapt's pure-Python fallback adds frames in between
+        if frame is None:
+            return True
+        if frame.f_code in _DELEGATING:
+            return False
+        frame = frame.f_back
+    return True
 
 
 def _stream(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    return _timed_stream(wrapped(*args, **kwargs), instance)
+    return _timed_stream(wrapped(*args, **kwargs), instance, _called_to_stream())
 
 
-def _timed_stream(chunks: Any, graph: Any) -> Any:
+def _timed_stream(chunks: Any, graph: Any, streaming: bool) -> Any:
     """``Pregel.stream``'s generator, timed from its first ``next()`` to its end."""
     graph_run = _start(graph)
     if graph_run is None:
@@ -145,7 +140,8 @@ def _timed_stream(chunks: Any, graph: Any) -> Any:
         except StopIteration:
             graph_run.finish()
             return None
-        graph_run.first_chunk()
+        if streaming:
+            graph_run.first_chunk()
         yield first
         result = yield from chunks
     except BaseException as exc:
@@ -159,10 +155,10 @@ def _timed_stream(chunks: Any, graph: Any) -> Any:
 
 
 def _astream(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    return _timed_astream(wrapped(*args, **kwargs), instance)
+    return _timed_astream(wrapped(*args, **kwargs), instance, _called_to_stream())
 
 
-async def _timed_astream(chunks: Any, graph: Any) -> Any:
+async def _timed_astream(chunks: Any, graph: Any, streaming: bool) -> Any:
     """``Pregel.astream``'s async generator, timed from its first ``anext()`` to its
     end; closing this one closes the graph's."""
     graph_run = _start(graph)
@@ -174,7 +170,7 @@ async def _timed_astream(chunks: Any, graph: Any) -> Any:
             await chunks.aclose()
         return
     try:
-        first = True
+        first = streaming
         async for chunk in chunks:
             if first:
                 first = False
@@ -223,8 +219,6 @@ async def _arun_tool(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> 
 
 
 _GRAPH_TARGETS = (
-    ("langgraph.pregel.main", "Pregel", "invoke", _invoke),
-    ("langgraph.pregel.main", "Pregel", "ainvoke", _ainvoke),
     ("langgraph.pregel.main", "Pregel", "stream", _stream),
     ("langgraph.pregel.main", "Pregel", "astream", _astream),
 )
@@ -245,6 +239,12 @@ class LangGraphInstrumentor(FrameworkInstrumentor):
     supported = ">= 1.0, < 2"
 
     def _patch(self, module: ModuleType) -> None:
+        from langgraph.pregel.main import Pregel
+
+        for name in ("invoke", "ainvoke"):
+            code = getattr(Pregel.__dict__.get(name), "__code__", None)
+            if code is not None:
+                _DELEGATING.add(code)
         wrap_all(_GRAPH_TARGETS)
 
     def _unpatch(self) -> None:
