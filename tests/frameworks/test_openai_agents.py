@@ -114,6 +114,27 @@ def test_handoff_records_each_agent_and_one_workflow_named_by_the_run(instrument
     }
 
 
+def test_agent_used_as_a_tool_is_recorded_under_its_own_name(instrument: Any) -> None:
+    """An agent called as another agent's tool (agent.as_tool) records its own run, and
+    its tools carry its name; the tool call itself is the outer agent's."""
+    instrument(OpenAIAgentsInstrumentor)
+    researcher = _planner([_call("lookup", 1)], [assistant_message("found")], name="researcher")
+    boss = Agent(
+        name="boss",
+        model=ScriptedModel(
+            [[function_call("research", {"input": "x"}, call_id="b1")], [assistant_message("ok")]]
+        ),
+        tools=[researcher.as_tool(tool_name="research", tool_description="Research.")],
+    )
+    assert Runner.run_sync(boss, "hello").final_output == "ok"
+    assert calls("agent", "boss") == 1
+    assert calls("agent", "researcher") == 1
+    assert agentstat.testing.series(TOOLS) == {
+        _tool_key("research", "boss"): 1,
+        _tool_key("lookup", "researcher"): 1,
+    }
+
+
 def test_tools_record_per_tool_name_with_their_agent_and_a_fixed_error_type(
     instrument: Any,
 ) -> None:
