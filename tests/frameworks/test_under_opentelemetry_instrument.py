@@ -45,7 +45,8 @@ def _names(samples: Samples, spec: MetricSpec, label: str) -> set[str]:
 def _run(app: str, tmp_path: Path, **extra: str) -> Samples:
     port = free_port()
     env = clean_env(OTEL_EXPORTER_PROMETHEUS_PORT=str(port), **extra)
-    samples, _ = run_instrumented_app(copy_app(app, tmp_path), env, port)
+    # importing a framework takes seconds on a loaded machine
+    samples, _ = run_instrumented_app(copy_app(app, tmp_path), env, port, done_timeout=90)
     return samples
 
 
