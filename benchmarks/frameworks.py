@@ -19,7 +19,8 @@ prints a skipped row for each one that is not), two measurements, interleaved:
   processor callbacks of one recorded real run replayed into agentstat's processor,
   beside the same replay into a processor that does nothing. The difference is the
   added cost per run that the targets judge: ≤ 10 µs median and ≤ 1 % of the bare run.
-  A tool call adds one more hook (its own row).
+  A tool call adds one more hook (its own row). The first two rows time what every hook
+  shares, opening and finishing one run in the integration base.
 """
 
 from __future__ import annotations
@@ -441,8 +442,34 @@ FRAMEWORKS: tuple[tuple[str, str, Callable[[Mode, Report], None]], ...] = (
 )
 
 
+def _base(mode: Mode, report: Report) -> None:
+    """The integration base's share of every hook: open and finish one run."""
+    from agentstat.integrations._base import start_run
+
+    def agent_run() -> None:
+        run = start_run("agent", "bench", key=_base)
+        if run is not None:
+            run.finish()
+
+    def tool_run() -> None:
+        run = start_run("tool", "bench", agent_name="bench", tool_type="function")
+        if run is not None:
+            run.finish()
+
+    measure(
+        SECTION,
+        [
+            Case("base: start_run + Run.finish, an agent run", _sync_loop(agent_run)),
+            Case("base: start_run + Run.finish, a tool run", _sync_loop(tool_run)),
+        ],
+        mode,
+        report,
+    )
+
+
 def run(mode: Mode, report: Report) -> None:
     """Time each installed framework bare, with agentstat, with its own instrumentation."""
+    _base(mode, report)
     for label, module, bench in FRAMEWORKS:
         if importlib.util.find_spec(module) is None:
             report.add(
