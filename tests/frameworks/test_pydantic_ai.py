@@ -209,6 +209,29 @@ def test_failed_run_records_its_exception_class_and_raises_the_same_object(
     assert calls("agent", "planner") == 0
 
 
+def test_cancelled_run_records_cancelled(instrument: Any) -> None:
+    """A run whose task is cancelled while the model works records error.type "cancelled"
+    and the caller sees the CancelledError."""
+    instrument(PydanticAIInstrumentor)
+
+    async def slow(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        await asyncio.sleep(10)
+        return ModelResponse(parts=[TextPart("late")])
+
+    planner = Agent(FunctionModel(slow), name="planner")
+
+    async def cancel_it() -> None:
+        task = asyncio.create_task(planner.run("hello"))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_it())
+    assert calls("agent", "planner", "cancelled") == 1
+    assert calls("agent", "planner") == 0
+
+
 def test_stream_is_timed_to_the_end_of_its_block_with_time_to_first_chunk(
     instrument: Any,
 ) -> None:

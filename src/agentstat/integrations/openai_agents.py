@@ -41,6 +41,7 @@ it depends on the SDK's tracing being on, which it is by default.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from time import perf_counter
 from types import ModuleType
@@ -52,6 +53,8 @@ from agentstat.integrations._base import FrameworkInstrumentor, Run, current_age
 from agentstat.integrations._patching import unwrap_all, wrap_all
 
 __all__ = ["ERROR_TYPE_UNKNOWN", "OpenAIAgentsInstrumentor"]
+
+_logger = logging.getLogger("agentstat")
 
 AGENT = "agent"
 TOOL = "tool"
@@ -236,8 +239,10 @@ async def _until_first_model_event(events: Any, result: Any) -> Any:
         yield event
 
 
-_TARGETS = (
-    ("agents.result", "RunResultStreaming", "stream_events", _stream_events),
+_TARGETS = (("agents.result", "RunResultStreaming", "stream_events", _stream_events),)
+#: Wrapped where the SDK has it (a module of its own since 0.x; without it, an
+#: application's ``set_trace_processors`` drops agentstat's processor).
+_OPTIONAL_TARGETS = (
     ("agents.tracing.provider", "SynchronousMultiTracingProcessor", "set_processors", _keep_ours),
 )
 
@@ -260,10 +265,14 @@ class OpenAIAgentsInstrumentor(FrameworkInstrumentor):
             _added = True
         PROCESSOR.enabled = True
         wrap_all(_TARGETS)
+        try:
+            wrap_all(_OPTIONAL_TARGETS)
+        except (ImportError, AttributeError, KeyError):
+            _logger.debug("agentstat: openai-agents has no set_processors to keep ours in")
 
     def _unpatch(self) -> None:
         PROCESSOR.enabled = False
-        unwrap_all(_TARGETS)
+        unwrap_all(_TARGETS + _OPTIONAL_TARGETS)
 
 
 def _make_tracing_processor() -> None:
