@@ -22,13 +22,14 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 import agentstat.testing
 from agentstat import semconv
 from agentstat.integrations.langchain import LangChainInstrumentor, LangGraphInstrumentor
+from tests.frameworks import _shared
+from tests.frameworks._shared import TOOLS, tool_key
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # create_react_agent moved to langchain.agents in 1.0
     from langgraph.prebuilt import create_react_agent
 
 calls = agentstat.testing.calls
-TOOLS = semconv.TOOL_DURATION
 BOTH = (LangGraphInstrumentor, LangChainInstrumentor)
 
 
@@ -62,16 +63,8 @@ class FakeChat(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
-@tool
-def lookup(q: str) -> str:
-    """Look something up."""
-    return f"found {q}"
-
-
-@tool
-def broken(q: str) -> str:
-    """Always fails."""
-    raise KeyError(q)
+lookup = tool(_shared.lookup)
+broken = tool(_shared.broken)
 
 
 def _agent(name: str, delay: float = 0.0) -> Any:
@@ -101,17 +94,6 @@ def _team() -> Any:
 
 def _ask(text: str) -> dict:
     return {"messages": [HumanMessage(text)]}
-
-
-def _tool_key(tool_name: str, agent: str = "", error: str = "") -> tuple[str, ...]:
-    values = {
-        semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
-        semconv.GEN_AI_TOOL_NAME: tool_name,
-        semconv.ERROR_TYPE: error,
-        semconv.GEN_AI_AGENT_NAME: agent,
-        semconv.GEN_AI_TOOL_TYPE: "function",
-    }
-    return tuple(values.get(attribute, "") for attribute in TOOLS.attributes)
 
 
 def test_every_entry_point_records_one_run_per_graph_name(instrument: Any) -> None:
@@ -161,9 +143,9 @@ def test_tools_record_per_tool_name_with_the_graph_running_them(instrument: Any)
         researcher.invoke(_ask("call broken"))
 
     assert agentstat.testing.series(TOOLS) == {
-        _tool_key("lookup", "researcher"): 3,
-        _tool_key("lookup"): 1,
-        _tool_key("broken", "researcher", "KeyError"): 1,
+        tool_key("lookup", "researcher"): 3,
+        tool_key("lookup"): 1,
+        tool_key("broken", "researcher", "KeyError"): 1,
     }
     assert calls("agent", "researcher", "KeyError") == 1
 
@@ -183,7 +165,7 @@ def test_graph_of_agents_records_each_agent_and_one_workflow(instrument: Any) ->
     assert agentstat.testing.series(semconv.WORKFLOW_DURATION) == {
         ("invoke_workflow", "team", ""): 1
     }
-    assert agentstat.testing.series(TOOLS) == {_tool_key("lookup", "researcher"): 1}
+    assert agentstat.testing.series(TOOLS) == {tool_key("lookup", "researcher"): 1}
 
 
 def test_failed_graph_records_the_exception_class_and_raises_the_same_object(

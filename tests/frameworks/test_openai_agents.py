@@ -18,9 +18,10 @@ from agents.testing import ModelStep, ScriptedModel, assistant_message, function
 import agentstat.testing
 from agentstat import semconv
 from agentstat.integrations.openai_agents import ERROR_TYPE_UNKNOWN, OpenAIAgentsInstrumentor
+from tests.frameworks import _shared
+from tests.frameworks._shared import TOOLS, tool_key
 
 calls = agentstat.testing.calls
-TOOLS = semconv.TOOL_DURATION
 
 
 @pytest.fixture(autouse=True)
@@ -31,16 +32,8 @@ def _no_trace_export() -> Iterator[None]:
     set_trace_processors([])
 
 
-@function_tool
-def lookup(q: str) -> str:
-    """Look something up."""
-    return f"found {q}"
-
-
-@function_tool
-def broken(q: str) -> str:
-    """Always fails."""
-    raise KeyError(q)
+lookup = function_tool(_shared.lookup)
+broken = function_tool(_shared.broken)
 
 
 def _call(name: str, n: int = 0) -> Any:
@@ -50,17 +43,6 @@ def _call(name: str, n: int = 0) -> Any:
 def _planner(*steps: Any, name: str = "planner", model: ScriptedModel | None = None) -> Agent:
     steps = steps or ([assistant_message("done")],)
     return Agent(name=name, model=model or ScriptedModel(list(steps)), tools=[lookup, broken])
-
-
-def _tool_key(tool_name: str, agent: str, error: str = "") -> tuple[str, ...]:
-    values = {
-        semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
-        semconv.GEN_AI_TOOL_NAME: tool_name,
-        semconv.ERROR_TYPE: error,
-        semconv.GEN_AI_AGENT_NAME: agent,
-        semconv.GEN_AI_TOOL_TYPE: "function",
-    }
-    return tuple(values.get(attribute, "") for attribute in TOOLS.attributes)
 
 
 def _triage() -> Agent:
@@ -130,8 +112,8 @@ def test_agent_used_as_a_tool_is_recorded_under_its_own_name(instrument: Any) ->
     assert calls("agent", "boss") == 1
     assert calls("agent", "researcher") == 1
     assert agentstat.testing.series(TOOLS) == {
-        _tool_key("research", "boss"): 1,
-        _tool_key("lookup", "researcher"): 1,
+        tool_key("research", "boss"): 1,
+        tool_key("lookup", "researcher"): 1,
     }
 
 
@@ -156,8 +138,8 @@ def test_tools_record_per_tool_name_with_their_agent_and_a_fixed_error_type(
     assert result.final_output == "done"
 
     assert agentstat.testing.series(TOOLS) == {
-        _tool_key("lookup", "planner"): 2,
-        _tool_key("broken", "planner", ERROR_TYPE_UNKNOWN): 1,
+        tool_key("lookup", "planner"): 2,
+        tool_key("broken", "planner", ERROR_TYPE_UNKNOWN): 1,
     }
     assert calls("agent", "planner") == 2
 

@@ -20,9 +20,10 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 import agentstat.testing
 from agentstat import semconv
 from agentstat.integrations.pydantic_ai import PydanticAIInstrumentor
+from tests.frameworks import _shared
+from tests.frameworks._shared import TOOLS, tool_key
 
 calls = agentstat.testing.calls
-TOOLS = semconv.TOOL_DURATION
 
 
 def _reply(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
@@ -48,34 +49,18 @@ async def _slow_stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIt
 def _agent(name: str | None = "planner", **kwargs: Any) -> Agent:
     agent = Agent(FunctionModel(_reply, stream_function=_slow_stream), name=name, **kwargs)
 
-    @agent.tool_plain
-    def lookup(q: str) -> str:
-        return f"found {q}"
+    agent.tool_plain(_shared.lookup)
+    agent.tool_plain(_shared.broken)
 
     @agent.tool_plain
     def flaky(q: str) -> str:
         raise ModelRetry("try again")
-
-    @agent.tool_plain
-    def broken(q: str) -> str:
-        raise KeyError(q)
 
     return agent
 
 
 def _tools() -> dict[tuple[str, ...], float]:
     return agentstat.testing.series(TOOLS)
-
-
-def _tool_key(tool: str, agent: str, error: str = "") -> tuple[str, ...]:
-    values = {
-        semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_EXECUTE_TOOL,
-        semconv.GEN_AI_TOOL_NAME: tool,
-        semconv.ERROR_TYPE: error,
-        semconv.GEN_AI_AGENT_NAME: agent,
-        semconv.GEN_AI_TOOL_TYPE: "function",
-    }
-    return tuple(values.get(attribute, "") for attribute in TOOLS.attributes)
 
 
 def test_every_run_shape_records_one_run_per_agent_name(instrument: Any) -> None:
@@ -148,10 +133,10 @@ def test_tools_record_per_tool_name_with_their_agent_type_and_error(instrument: 
         critic.run_sync("call broken")
 
     assert _tools() == {
-        _tool_key("lookup", "planner"): 2,
-        _tool_key("flaky", "planner", "ModelRetry"): 1,
-        _tool_key("lookup", "critic"): 1,
-        _tool_key("broken", "critic", "KeyError"): 1,
+        tool_key("lookup", "planner"): 2,
+        tool_key("flaky", "planner", "ModelRetry"): 1,
+        tool_key("lookup", "critic"): 1,
+        tool_key("broken", "critic", "KeyError"): 1,
     }
     assert calls("agent", "planner") == 2
     assert calls("agent", "critic") == 1
@@ -174,7 +159,7 @@ def test_agent_run_from_a_tool_is_recorded_under_its_own_name(instrument: Any) -
 
     assert calls("agent", "boss") == 1
     assert calls("agent", "researcher") == 1
-    assert _tools() == {_tool_key("delegate", "boss"): 1, _tool_key("lookup", "researcher"): 1}
+    assert _tools() == {tool_key("delegate", "boss"): 1, tool_key("lookup", "researcher"): 1}
 
 
 def test_failed_run_records_its_exception_class_and_raises_the_same_object(

@@ -47,8 +47,8 @@ from types import CodeType, ModuleType
 from typing import Any
 
 from agentstat.instrumentation.recording import record
-from agentstat.integrations._base import FrameworkInstrumentor, Run, current_agent_name, start_run
-from agentstat.integrations._patching import unwrap_all, wrap_all
+from agentstat.integrations._base import Run, current_agent_name, start_run
+from agentstat.integrations._patching import WrappingInstrumentor, acall, call
 
 __all__ = ["LangChainInstrumentor", "LangGraphInstrumentor"]
 
@@ -193,29 +193,11 @@ def _tool_run(tool: Any) -> Run | None:
 
 
 def _run_tool(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    run = _tool_run(instance)
-    if run is None:
-        return wrapped(*args, **kwargs)
-    try:
-        result = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        run.finish(exc)
-        raise
-    run.finish()
-    return result
+    return call(_tool_run(instance), wrapped, args, kwargs)
 
 
 async def _arun_tool(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    run = _tool_run(instance)
-    if run is None:
-        return await wrapped(*args, **kwargs)
-    try:
-        result = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        run.finish(exc)
-        raise
-    run.finish()
-    return result
+    return await acall(_tool_run(instance), wrapped, args, kwargs)
 
 
 _GRAPH_TARGETS = (
@@ -228,7 +210,7 @@ _TOOL_TARGETS = (
 )
 
 
-class LangGraphInstrumentor(FrameworkInstrumentor):
+class LangGraphInstrumentor(WrappingInstrumentor):
     """Graph runs and multi-agent workflows of LangGraph (entry point
     ``agentstat_langgraph``)."""
 
@@ -237,6 +219,7 @@ class LangGraphInstrumentor(FrameworkInstrumentor):
     framework = "langgraph.pregel"
     distribution = "langgraph"
     supported = ">= 1.0, < 2"
+    targets = _GRAPH_TARGETS
 
     def _patch(self, module: ModuleType) -> None:
         from langgraph.pregel.main import Pregel
@@ -245,21 +228,13 @@ class LangGraphInstrumentor(FrameworkInstrumentor):
             code = getattr(Pregel.__dict__.get(name), "__code__", None)
             if code is not None:
                 _DELEGATING.add(code)
-        wrap_all(_GRAPH_TARGETS)
-
-    def _unpatch(self) -> None:
-        unwrap_all(_GRAPH_TARGETS)
+        super()._patch(module)
 
 
-class LangChainInstrumentor(FrameworkInstrumentor):
+class LangChainInstrumentor(WrappingInstrumentor):
     """Tool calls of LangChain tools (entry point ``agentstat_langchain``)."""
 
     framework = "langchain_core"
     distribution = "langchain-core"
     supported = ">= 0.3, < 2"
-
-    def _patch(self, module: ModuleType) -> None:
-        wrap_all(_TOOL_TARGETS)
-
-    def _unpatch(self) -> None:
-        unwrap_all(_TOOL_TARGETS)
+    targets = _TOOL_TARGETS

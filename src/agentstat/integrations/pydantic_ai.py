@@ -48,11 +48,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from time import perf_counter
-from types import ModuleType
 from typing import Any
 
-from agentstat.integrations._base import FrameworkInstrumentor, Run, current_agent_name, start_run
-from agentstat.integrations._patching import unwrap_all, wrap_all
+from agentstat.integrations._base import Run, current_agent_name, start_run
+from agentstat.integrations._patching import WrappingInstrumentor, acall
 
 __all__ = ["PydanticAIInstrumentor"]
 
@@ -125,15 +124,7 @@ async def _call_tool(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> 
     run = None
     if isinstance(name, str) and name:
         run = start_run(TOOL, name, agent_name=current_agent_name(), tool_type=TOOL_TYPE)
-    if run is None:
-        return await wrapped(*args, **kwargs)
-    try:
-        result = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        run.finish(exc)
-        raise
-    run.finish()
-    return result
+    return await acall(run, wrapped, args, kwargs)
 
 
 def _stream_iter(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -161,16 +152,11 @@ _TARGETS = (
 )
 
 
-class PydanticAIInstrumentor(FrameworkInstrumentor):
+class PydanticAIInstrumentor(WrappingInstrumentor):
     """Agent runs and function-tool calls of pydantic-ai (entry point
     ``agentstat_pydantic_ai``)."""
 
     framework = "pydantic_ai"
     distribution = "pydantic-ai-slim"
     supported = ">= 1.0, < 3"
-
-    def _patch(self, module: ModuleType) -> None:
-        wrap_all(_TARGETS)
-
-    def _unpatch(self) -> None:
-        unwrap_all(_TARGETS)
+    targets = _TARGETS
