@@ -34,18 +34,21 @@ def _key(spec: MetricSpec, field: str, **attributes: str) -> tuple[str, frozense
     return getattr(spec, field), frozenset(labels.items())
 
 
-def _count(samples: Samples, spec: MetricSpec, **attributes: str) -> float:
-    return samples.get(_key(spec, "count", **attributes), 0.0)
+def _counts(samples: Samples, spec: MetricSpec, *labels: str) -> dict[tuple[str, ...], float]:
+    """Every series of ``spec``: the values of ``labels`` ("" where absent) -> its count."""
+    found: dict[tuple[str, ...], float] = {}
+    for (name, pairs), value in samples.items():
+        if name == spec.count:
+            values = dict(pairs)
+            key = tuple(values.get(label, "") for label in labels)
+            found[key] = found.get(key, 0.0) + value
+    return found
 
 
-def _tool_count(samples: Samples, tool: str, agent: str) -> float:
-    """Calls of the function tool ``tool`` run by ``agent``."""
-    attributes = {"gen_ai_tool_name": tool, "gen_ai_agent_name": agent}
-    return _count(samples, TOOL, gen_ai_tool_type="function", **attributes)
-
-
-def _names(samples: Samples, spec: MetricSpec, label: str) -> set[str]:
-    return {dict(labels).get(label, "") for name, labels in samples if name == spec.count}
+AGENTS = (AGENT, "gen_ai_agent_name", "error_type")
+TOOLS = (TOOL, "gen_ai_tool_name", "gen_ai_agent_name", "gen_ai_tool_type", "error_type")
+WORKFLOWS = (WORKFLOW, "gen_ai_workflow_name", "error_type")
+FIRST_CHUNKS = (FIRST_CHUNK, "gen_ai_agent_name")
 
 
 def _run(app: str, tmp_path: Path, **extra: str) -> Samples:
@@ -62,11 +65,9 @@ def test_pydantic_ai_app_gets_exact_series_per_agent_and_tool(tmp_path: Path) ->
     agent (the unnamed one under its inferred name) and tool, exact counts, the error's
     class, and a stream timed to its end."""
     samples = _run("fw_pydantic_ai", tmp_path)
-    assert _count(samples, AGENT, gen_ai_agent_name="planner") == 3
-    assert _count(samples, AGENT, gen_ai_agent_name="helper", error_type="RuntimeError") == 1
-    assert _names(samples, AGENT, "gen_ai_agent_name") == {"planner", "helper"}
-    assert _tool_count(samples, "lookup", "planner") == 2
-    assert _count(samples, FIRST_CHUNK, gen_ai_agent_name="planner") == 1
+    assert _counts(samples, *AGENTS) == {("planner", ""): 3, ("helper", "RuntimeError"): 1}
+    assert _counts(samples, *TOOLS) == {("lookup", "planner", "function", ""): 2}
+    assert _counts(samples, *FIRST_CHUNKS) == {("planner",): 1}
     # the streamed run waits 0.15 s for its model: timed to the end of its block
     assert samples[_key(AGENT, "sum", gen_ai_agent_name="planner")] >= 0.15
 
@@ -78,8 +79,8 @@ def test_disabled_pydantic_ai_integration_records_nothing(tmp_path: Path) -> Non
     samples = _run(
         "fw_pydantic_ai", tmp_path, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="agentstat_pydantic_ai"
     )
-    assert _names(samples, AGENT, "gen_ai_agent_name") == set()
-    assert _names(samples, TOOL, "gen_ai_tool_name") == set()
+    assert _counts(samples, *AGENTS) == {}
+    assert _counts(samples, *TOOLS) == {}
     assert any(name.startswith("python_gc") for name, _ in samples)  # the page is served
 
 
@@ -89,14 +90,10 @@ def test_openai_agents_app_gets_exact_series_per_agent_tool_and_workflow(tmp_pat
     once under its RunConfig name, tools with their agent, a streamed run with its time
     to first chunk."""
     samples = _run("fw_openai_agents", tmp_path)
-    assert _count(samples, AGENT, gen_ai_agent_name="triage") == 1
-    assert _count(samples, AGENT, gen_ai_agent_name="writer") == 1
-    assert _count(samples, AGENT, gen_ai_agent_name="planner") == 2
-    assert _names(samples, AGENT, "gen_ai_agent_name") == {"triage", "writer", "planner"}
-    assert _count(samples, WORKFLOW, gen_ai_workflow_name="support") == 1
-    assert _names(samples, WORKFLOW, "gen_ai_workflow_name") == {"support"}
-    assert _tool_count(samples, "lookup", "planner") == 2
-    assert _count(samples, FIRST_CHUNK, gen_ai_agent_name="planner") == 1
+    assert _counts(samples, *AGENTS) == {("triage", ""): 1, ("writer", ""): 1, ("planner", ""): 2}
+    assert _counts(samples, *WORKFLOWS) == {("support", ""): 1}
+    assert _counts(samples, *TOOLS) == {("lookup", "planner", "function", ""): 2}
+    assert _counts(samples, *FIRST_CHUNKS) == {("planner",): 1}
 
 
 @_needs("langgraph")
@@ -104,11 +101,7 @@ def test_langgraph_app_gets_exact_series_per_graph_tool_and_workflow(tmp_path: P
     """An unmodified LangGraph app: the team graph, each agent graph in it and alone,
     the tool with its agent, and one workflow for the graph of agents."""
     samples = _run("fw_langgraph", tmp_path)
-    assert _count(samples, AGENT, gen_ai_agent_name="team") == 1
-    assert _count(samples, AGENT, gen_ai_agent_name="researcher") == 3
-    assert _count(samples, AGENT, gen_ai_agent_name="writer") == 1
-    assert _names(samples, AGENT, "gen_ai_agent_name") == {"team", "researcher", "writer"}
-    assert _count(samples, WORKFLOW, gen_ai_workflow_name="team") == 1
-    assert _names(samples, WORKFLOW, "gen_ai_workflow_name") == {"team"}
-    assert _tool_count(samples, "lookup", "researcher") == 1
-    assert _count(samples, FIRST_CHUNK, gen_ai_agent_name="researcher") == 1
+    assert _counts(samples, *AGENTS) == {("team", ""): 1, ("researcher", ""): 3, ("writer", ""): 1}
+    assert _counts(samples, *WORKFLOWS) == {("team", ""): 1}
+    assert _counts(samples, *TOOLS) == {("lookup", "researcher", "function", ""): 1}
+    assert _counts(samples, *FIRST_CHUNKS) == {("researcher",): 1}
