@@ -17,7 +17,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
-from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph import START, MessagesState, StateGraph
 
 import agentstat.testing
 from agentstat import semconv
@@ -83,12 +83,8 @@ def _team() -> Any:
     def write(state: MessagesState) -> dict:
         return {"messages": writer.invoke({"messages": [HumanMessage("write")]})["messages"]}
 
-    graph = StateGraph(MessagesState)
-    graph.add_node("research", research)
-    graph.add_node("write", write)
+    graph = StateGraph(MessagesState).add_sequence([("research", research), ("write", write)])
     graph.add_edge(START, "research")
-    graph.add_edge("research", "write")
-    graph.add_edge("write", END)
     return graph.compile(name="team")
 
 
