@@ -40,7 +40,6 @@ it depends on the SDK's tracing being on, which it is by default.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 from time import perf_counter
@@ -90,6 +89,16 @@ def _propagating_error() -> BaseException | None:
     return None
 
 
+_failure_logged = False
+
+
+def _log_failure() -> None:
+    global _failure_logged
+    if not _failure_logged:
+        _failure_logged = True
+        _logger.exception("agentstat: the openai-agents processor failed (reported once)")
+
+
 def _failure(span_or_trace: Any) -> BaseException | str | None:
     exc = _propagating_error()
     if exc is not None:
@@ -122,26 +131,36 @@ class AgentstatProcessor:
     def on_trace_start(self, trace: Any) -> None:
         if not self.enabled:
             return
-        with contextlib.suppress(Exception):
+        try:
             self._workflows[trace.trace_id] = _Workflow(trace.name)
+        except Exception:  # a processor must never fail the SDK's run
+            _log_failure()
 
     def on_trace_end(self, trace: Any) -> None:
         workflow = self._workflows.pop(getattr(trace, "trace_id", None), None)
         if workflow is None or not (workflow.agents > 1 or workflow.handoffs):
             return
-        with contextlib.suppress(Exception):
+        try:
             record(
                 WORKFLOW,
                 workflow.name or "Agent workflow",
                 perf_counter() - workflow.start,
                 error=_propagating_error(),
             )
+        except Exception:  # a processor must never fail the SDK's run
+            _log_failure()
 
     # -- spans ---------------------------------------------------------------------
 
     def on_span_start(self, span: Any) -> None:
         if not self.enabled:
             return
+        try:
+            self._start(span)
+        except Exception:  # a processor must never fail the SDK's run
+            _log_failure()
+
+    def _start(self, span: Any) -> None:
         if span.span_id in self._runs:  # registered twice: count once
             return
         data = span.span_data
@@ -160,7 +179,7 @@ class AgentstatProcessor:
             tool_type = "extension" if getattr(data, "mcp_data", None) else "function"
             run = start_run(
                 TOOL,
-                data.name,
+                data.name or "function",
                 key=span.span_id,
                 agent_name=current_agent_name(),
                 tool_type=tool_type,
@@ -172,7 +191,12 @@ class AgentstatProcessor:
         found = self._runs.pop(span.span_id, None)
         if found is None:
             return
-        run, is_agent = found
+        try:
+            self._end(span, *found)
+        except Exception:  # a processor must never fail the SDK's run
+            _log_failure()
+
+    def _end(self, span: Any, run: Run, is_agent: bool) -> None:
         if is_agent:
             open_agents = self._agents.get(span.trace_id)
             if open_agents is not None:
