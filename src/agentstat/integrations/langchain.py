@@ -90,8 +90,10 @@ class _GraphRun:
         run.finish(error)
         if self.token is None:
             return
-        with contextlib.suppress(ValueError):  # ended in another context than it started in
+        try:  # noqa: SIM105 -- contextlib.suppress costs ~0.5 µs per run here
             _OUTERMOST.reset(self.token)
+        except ValueError:  # ended in another context than it started in
+            pass
         if self.nested and self.nested[0]:
             with contextlib.suppress(Exception):  # recording never raises into the graph
                 record(WORKFLOW, self.name, perf_counter() - self.start, error=error)

@@ -45,7 +45,6 @@ Why these hooks:
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 from time import perf_counter
 from typing import Any
@@ -100,8 +99,10 @@ class _TimedRun:
         if run is None:
             return await self._cm.__aexit__(exc_type, exc, tb)
         self._run = None
-        with contextlib.suppress(ValueError):  # exited in another context than entered
+        try:  # noqa: SIM105 -- contextlib.suppress costs ~0.5 µs per run here
             _WAITING.reset(self._token)
+        except ValueError:  # exited in another context than it was entered in
+            pass
         try:
             handled = await self._cm.__aexit__(exc_type, exc, tb)
         except BaseException as raised:
