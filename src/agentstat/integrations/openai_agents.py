@@ -47,6 +47,7 @@ from types import ModuleType
 from typing import Any
 
 from agentstat import semconv
+from agentstat.instrumentation._wrappers import log_failure
 from agentstat.instrumentation.recording import record
 from agentstat.integrations._base import FrameworkInstrumentor, Run, current_agent_name, start_run
 from agentstat.integrations._patching import unwrap_all, wrap_all
@@ -89,16 +90,6 @@ def _propagating_error() -> BaseException | None:
     return None
 
 
-_failure_logged = False
-
-
-def _log_failure() -> None:
-    global _failure_logged
-    if not _failure_logged:
-        _failure_logged = True
-        _logger.exception("agentstat: the openai-agents processor failed (reported once)")
-
-
 def _failure(span_or_trace: Any) -> BaseException | str | None:
     exc = _propagating_error()
     if exc is not None:
@@ -134,7 +125,7 @@ class AgentstatProcessor:
         try:
             self._workflows[trace.trace_id] = _Workflow(trace.name)
         except Exception:  # a processor must never fail the SDK's run
-            _log_failure()
+            log_failure()
 
     def on_trace_end(self, trace: Any) -> None:
         workflow = self._workflows.pop(getattr(trace, "trace_id", None), None)
@@ -148,7 +139,7 @@ class AgentstatProcessor:
                 error=_propagating_error(),
             )
         except Exception:  # a processor must never fail the SDK's run
-            _log_failure()
+            log_failure()
 
     # -- spans ---------------------------------------------------------------------
 
@@ -158,7 +149,7 @@ class AgentstatProcessor:
         try:
             self._start(span)
         except Exception:  # a processor must never fail the SDK's run
-            _log_failure()
+            log_failure()
 
     def _start(self, span: Any) -> None:
         if span.span_id in self._runs:  # registered twice: count once
@@ -194,7 +185,7 @@ class AgentstatProcessor:
         try:
             self._end(span, *found)
         except Exception:  # a processor must never fail the SDK's run
-            _log_failure()
+            log_failure()
 
     def _end(self, span: Any, run: Run, is_agent: bool) -> None:
         if is_agent:
