@@ -99,25 +99,28 @@ def test_unnamed_agent_keeps_the_name_pydantic_ai_infers_and_records_under_it(
     instrument: Any,
 ) -> None:
     """An unnamed `helper = Agent(model)` still infers "helper" from the caller's frame on
-    its first run (sync, async and streamed), and its runs are recorded as "helper"."""
+    its first run (sync, async, streamed, event stream), and is recorded as "helper"."""
     instrument(PydanticAIInstrumentor)
     helper = _agent(None)
     assert helper.name is None
     helper.run_sync("hello")
     assert helper.name == "helper"
 
-    async def first_runs() -> tuple[str | None, str | None]:
+    async def first_runs() -> tuple[str | None, ...]:
         assistant = _agent(None)
         await assistant.run("hello")
         streamer = _agent(None)
         async with streamer.run_stream("hello") as stream:
             await stream.get_output()
-        return assistant.name, streamer.name
+        watcher = _agent(None)
+        async with watcher.run_stream_events("hello") as events:
+            async for _ in events:
+                pass
+        return assistant.name, streamer.name, watcher.name
 
-    assert asyncio.run(first_runs()) == ("assistant", "streamer")
-    assert calls("agent", "helper") == 1
-    assert calls("agent", "assistant") == 1
-    assert calls("agent", "streamer") == 1
+    assert asyncio.run(first_runs()) == ("assistant", "streamer", "watcher")
+    for name in ("helper", "assistant", "streamer", "watcher"):
+        assert calls("agent", name) == 1
 
 
 def test_tools_record_per_tool_name_with_their_agent_type_and_error(instrument: Any) -> None:
