@@ -211,6 +211,29 @@ def _observe() -> dict[str, Any]:
     return seen
 
 
+def test_abandoned_stream_ends_the_same_with_the_integration_on(instrument: Any) -> None:
+    """A consumer that stops reading stream_events() after the first event leaves the
+    SDK's run in the same state with the integration on as without."""
+
+    def abandon() -> tuple[bool, bool]:
+        planner = _planner([_call("lookup", 1)], [assistant_message("done")])
+
+        async def run() -> tuple[bool, bool]:
+            streamed = Runner.run_streamed(planner, "hello")
+            events = streamed.stream_events()
+            async for _ in events:
+                break
+            await events.aclose()
+            await asyncio.sleep(0.05)
+            return streamed.is_complete, streamed.run_loop_task.done()
+
+        return asyncio.run(run())
+
+    without = abandon()
+    instrument(OpenAIAgentsInstrumentor)
+    assert abandon() == without
+
+
 def test_the_sdk_behaves_the_same_with_the_integration_on(instrument: Any) -> None:
     """Outputs, run items, handoffs, stream events and exceptions are the same with the
     integration on as without."""

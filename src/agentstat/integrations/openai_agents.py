@@ -242,16 +242,21 @@ def _stream_events(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> An
 
 
 async def _until_first_model_event(events: Any, result: Any) -> Any:
-    async for event in events:
-        if getattr(event, "type", None) == "raw_response_event":
-            trace = getattr(result, "trace", None)
-            if trace is not None:
-                PROCESSOR.first_chunk(trace.trace_id)
+    """The SDK's event stream as it is; the first model event marks the first chunk.
+    Closing this stream closes the SDK's (which cancels the run, as it does unwrapped)."""
+    try:
+        async for event in events:
+            if getattr(event, "type", None) == "raw_response_event":
+                trace = getattr(result, "trace", None)
+                if trace is not None:
+                    PROCESSOR.first_chunk(trace.trace_id)
+                yield event
+                break
             yield event
-            break
-        yield event
-    async for event in events:
-        yield event
+        async for event in events:
+            yield event
+    finally:
+        await events.aclose()
 
 
 _TARGETS = (("agents.result", "RunResultStreaming", "stream_events", _stream_events),)
