@@ -81,7 +81,8 @@ def _team() -> Any:
         return {"messages": researcher.invoke(state)["messages"][-1:]}
 
     def write(state: MessagesState) -> dict:
-        return {"messages": writer.invoke({"messages": [HumanMessage("write")]})["messages"]}
+        result = writer.invoke({"messages": [HumanMessage(state["messages"][0].content)]})
+        return {"messages": result["messages"][-1:]}
 
     graph = StateGraph(MessagesState).add_sequence([("research", research), ("write", write)])
     graph.add_edge(START, "research")
@@ -148,20 +149,40 @@ def test_tools_record_per_tool_name_with_the_graph_running_them(instrument: Any)
 
 def test_graph_of_agents_records_each_agent_and_one_workflow(instrument: Any) -> None:
     """A graph whose nodes run two agent graphs records team, researcher and writer once
-    each, and one gen_ai.workflow.duration named "team"; a lone agent records none."""
+    each per run and one gen_ai.workflow.duration named "team", from invoke and from
+    ainvoke (nodes in worker threads); a lone agent records no workflow."""
     instrument(*BOTH)
     team = _team()
     team.invoke(_ask("call lookup"))
+    asyncio.run(team.ainvoke(_ask("hello")))
     _agent("solo").invoke(_ask("hello"))
 
-    assert calls("agent", "team") == 1
-    assert calls("agent", "researcher") == 1
-    assert calls("agent", "writer") == 1
+    assert calls("agent", "team") == 2
+    assert calls("agent", "researcher") == 2
+    assert calls("agent", "writer") == 2
     assert calls("agent", "solo") == 1
     assert agentstat.testing.series(semconv.WORKFLOW_DURATION) == {
-        ("invoke_workflow", "team", ""): 1
+        ("invoke_workflow", "team", ""): 2
     }
-    assert agentstat.testing.series(TOOLS) == {tool_key("lookup", "researcher"): 1}
+    assert agentstat.testing.series(TOOLS) == {
+        tool_key("lookup", "researcher"): 1,
+        tool_key("lookup", "writer"): 1,
+    }
+
+
+def test_failing_agent_fails_its_workflow_with_the_same_error_type(instrument: Any) -> None:
+    """When an agent inside a graph of agents raises, the agent, the outer graph and the
+    workflow each record the exception's class."""
+    instrument(*BOTH)
+    team = _team()
+    with pytest.raises(KeyError):
+        team.invoke(_ask("call broken"))
+    assert calls("agent", "researcher", "KeyError") == 1
+    assert calls("agent", "team", "KeyError") == 1
+    assert calls("agent", "writer") == calls("agent", "writer", "KeyError") == 0
+    assert agentstat.testing.series(semconv.WORKFLOW_DURATION) == {
+        ("invoke_workflow", "team", "KeyError"): 1
+    }
 
 
 def test_failed_graph_records_the_exception_class_and_raises_the_same_object(
