@@ -118,7 +118,9 @@ def listening_addresses(port: int) -> set[str]:
 Samples = dict[tuple[str, frozenset], float]
 
 
-def run_instrumented_app(app_dir: Path, env: dict[str, str], port: int) -> tuple[Samples, set[str]]:
+def run_instrumented_app(
+    app_dir: Path, env: dict[str, str], port: int, done_timeout: float = 15.0
+) -> tuple[Samples, set[str]]:
     """Run ``app_dir/app.py DONE`` under the real opentelemetry-instrument until it writes
     DONE; return its /metrics samples (keyed by name and labels, empty and otel_scope
     labels dropped: an absent label and an empty one are the same series to Prometheus)
@@ -130,7 +132,7 @@ def run_instrumented_app(app_dir: Path, env: dict[str, str], port: int) -> tuple
     with running(args, env=env, cwd=app_dir, log=log) as proc:
         url = f"http://{LOOPBACK}:{port}/metrics"
         wait_http(url, timeout=30, proc=proc, log=log)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + done_timeout
         while not done.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert done.exists(), log.read_text()

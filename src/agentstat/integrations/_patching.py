@@ -1,0 +1,83 @@
+"""Wrapping framework methods and putting the originals back, for the integrations.
+
+A target is ``(module, class, attribute, wrapper)``; the wrapper is a wrapt wrapper
+``(wrapped, instance, args, kwargs)``. :func:`unwrap_all` restores exactly what
+:func:`wrap_all` replaced: a ``__wrapped__`` test cannot tell a wrapt proxy from a
+framework method that ``functools.wraps`` decorated (``@asynccontextmanager``).
+:class:`WrappingInstrumentor` is an integration made of such targets only;
+:func:`call` and :func:`acall` time one plain or async call as one run.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, ClassVar
+
+import wrapt
+
+from agentstat.integrations._base import FrameworkInstrumentor, Run
+
+Target = tuple[str, str, str, Callable[..., Any]]
+
+_originals: dict[tuple[type, str], Any] = {}
+
+
+def wrap_all(targets: tuple[Target, ...]) -> None:
+    """Wrap every target's ``class.attribute`` (once: a wrapped one is left as it is)."""
+    for module_name, owner, attribute, wrapper in targets:
+        cls = getattr(importlib.import_module(module_name), owner)
+        if (cls, attribute) in _originals:
+            continue
+        original = cls.__dict__[attribute]
+        wrapt.wrap_function_wrapper(cls, attribute, wrapper)
+        _originals[(cls, attribute)] = original
+
+
+def unwrap_all(targets: tuple[Target, ...]) -> None:
+    """Put back what :func:`wrap_all` replaced for these targets."""
+    for module_name, owner, attribute, _ in targets:
+        module = importlib.import_module(module_name)
+        cls = getattr(module, owner)
+        original = _originals.pop((cls, attribute), None)
+        if original is not None:
+            setattr(cls, attribute, original)
+
+
+class WrappingInstrumentor(FrameworkInstrumentor):
+    """An integration that wraps framework methods: its ``targets`` are all it needs."""
+
+    targets: ClassVar[tuple[Target, ...]] = ()
+
+    def _patch(self, module: ModuleType) -> None:
+        wrap_all(self.targets)
+
+    def _unpatch(self) -> None:
+        unwrap_all(self.targets)
+
+
+def call(run: Run | None, wrapped: Any, args: tuple, kwargs: dict) -> Any:
+    """``wrapped(*args, **kwargs)``, recorded as ``run`` (None: not recorded)."""
+    if run is None:
+        return wrapped(*args, **kwargs)
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        run.finish(exc)
+        raise
+    run.finish()
+    return result
+
+
+async def acall(run: Run | None, wrapped: Any, args: tuple, kwargs: dict) -> Any:
+    """``await wrapped(*args, **kwargs)``, recorded as ``run`` (None: not recorded)."""
+    if run is None:
+        return await wrapped(*args, **kwargs)
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        run.finish(exc)
+        raise
+    run.finish()
+    return result
