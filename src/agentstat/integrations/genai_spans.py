@@ -42,8 +42,8 @@ already:
   it — the framework is recognised in the span's instrumentation scope name or its
   ``gen_ai.provider.name``/``gen_ai.system`` (``opentelemetry.instrumentation.crewai``,
   ``openinference.instrumentation.llama_index``, ``pydantic-ai``, ...);
-- a span that starts inside an agentstat run of the same kind and name (a decorated or
-  dotted-path agent, or any integration run) is left to that run.
+- a span that starts inside a run an agentstat integration is timing (or a dotted-path
+  run while an integration is on), of the same kind and name, is left to that run.
 
 Adding this processor does not switch agentstat's own spans on: those are made only
 when the tracer provider has a processor that exports (see
