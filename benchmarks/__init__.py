@@ -9,4 +9,12 @@ met/missed and never asserted.
 
 #: Run order. Memory goes first: resident size only means something in a heap that no
 #: other section has grown (a heap with freed room absorbs growth and hides it).
-SECTIONS: tuple[str, ...] = ("memory", "calls", "caches", "balancer", "scrape", "accuracy")
+SECTIONS: tuple[str, ...] = (
+    "memory",
+    "calls",
+    "caches",
+    "balancer",
+    "scrape",
+    "accuracy",
+    "frameworks_b",  # issue 11: CrewAI, smolagents, LlamaIndex, GenAI span bridge
+)

@@ -69,12 +69,13 @@ def test_durations_span_the_run_from_event_timestamps(crewai_on: None) -> None:
 
 
 def test_failing_agent_records_fixed_error_type_and_raises_unchanged(crewai_on: None) -> None:
-    """A model error fails the agent and the crew with error.type crewai_error (CrewAI
-    reports only the message); kickoff raises the model's own exception."""
+    """A model error fails the agent and the crew with error.type _OTHER (CrewAI reports
+    only the message, which never becomes a label); kickoff raises the model's own
+    exception."""
     with pytest.raises(RuntimeError, match="the model is down"):
         fakes.crew(fail=True).kickoff()
     crewai_event_bus.flush()
-    assert ERROR_TYPE == "crewai_error"
+    assert ERROR_TYPE == semconv.OTHER
     assert agent("Researcher", error=ERROR_TYPE) == 1
     assert workflow("newsroom", error=ERROR_TYPE) == 1
     assert agent("Researcher") == 0

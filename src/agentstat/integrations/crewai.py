@@ -33,9 +33,10 @@ Records therefore land a moment after the run ends: the crew's own record when i
 ``crewai_event_bus.flush()`` before reading.
 
 **Errors.** CrewAI's agent and crew failure events carry the message only, so their
-``error.type`` is the fixed value :data:`ERROR_TYPE` (``crewai_error``) — never the
-text. A tool failure event carries the exception: its class name is used. Each failed
-attempt CrewAI retries is its own agent record.
+``error.type`` is the fixed value :data:`ERROR_TYPE`, ``_OTHER`` (the semantic
+conventions' value for an error whose type is unknown, as for the OpenAI Agents
+integration) — never the text. A tool failure event carries the exception: its class
+name is used. Each failed attempt CrewAI retries is its own agent record.
 
 Off: ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=agentstat_crewai``, or
 ``CrewAIInstrumentor().uninstrument()``. ``suppress_instrumentation()`` around a
@@ -57,7 +58,7 @@ from agentstat.integrations._base import FrameworkInstrumentor
 __all__ = ["ERROR_TYPE", "CrewAIInstrumentor"]
 
 #: ``error.type`` of an agent or crew failure: CrewAI reports those as message text.
-ERROR_TYPE = "crewai_error"
+ERROR_TYPE = semconv.OTHER
 #: ``gen_ai.tool.type`` of CrewAI tools (run by the agent, client side).
 TOOL_TYPE = "function"
 

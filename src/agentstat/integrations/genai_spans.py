@@ -92,6 +92,7 @@ FRAMEWORK_WORDS: dict[str, tuple[str, ...]] = {
     "llama_index.core": ("llama_index", "llamaindex"),
     "pydantic_ai": ("pydantic_ai",),
     "agents": ("openai_agents",),
+    "langgraph.pregel": ("langgraph", "langchain"),
     "langgraph": ("langgraph", "langchain"),
     "langchain_core": ("langchain", "langgraph"),
 }
@@ -190,13 +191,11 @@ class GenAISpanProcessor(SpanProcessor):
         active = ACTIVE.get()
         if active:
             runs = tuple((run.kind, run.name) for run in active if not run.done)
-            if runs:
-                with self._lock:
-                    if len(self._inside) < _MAX_OPEN:
-                        self._inside[context.span_id] = runs
+            if runs and len(self._inside) < _MAX_OPEN:
+                self._inside[context.span_id] = runs
         agent = _operation(span) == semconv.OPERATION_INVOKE_AGENT
         if not agent and context.trace_id not in self._traces:
-            return
+            return  # not under an open agent span: nothing to remember
         parent = span.parent
         with self._lock:
             if len(self._parents) >= _MAX_OPEN:
@@ -210,20 +209,19 @@ class GenAISpanProcessor(SpanProcessor):
     def _ended(self, span: ReadableSpan) -> None:
         context = span.get_span_context()
         span_id = context.span_id
-        inside: tuple[tuple[str, str], ...] = ()
+        # Single dict operations are atomic; the lock guards the read-modify-writes.
+        inside = self._inside.pop(span_id, ()) if self._inside else ()
         agent_name: str | None = None
-        with self._lock:
-            if self._inside:
-                inside = self._inside.pop(span_id, ())
-            if self._traces and context.trace_id in self._traces:
+        if self._traces and context.trace_id in self._traces:
+            with self._lock:
                 agent_name = self._agent_above(span) if span_id in self._parents else None
                 self._parents.pop(span_id, None)
                 if self._agents.pop(span_id, None) is not None:
-                    left = self._traces[context.trace_id] - 1
-                    if left:
+                    left = self._traces.get(context.trace_id, 1) - 1
+                    if left > 0:
                         self._traces[context.trace_id] = left
                     else:
-                        del self._traces[context.trace_id]
+                        self._traces.pop(context.trace_id, None)
         operation = _operation(span)
         found = _KINDS.get(operation) if operation else None
         if found is None:
