@@ -11,7 +11,7 @@ os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("CREWAI_DISABLE_TRACKING", "true")
 os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 
-pytest.importorskip("crewai", reason="crewai is installed only in the .venv-crewai test venv")
+pytest.importorskip("crewai", reason="crewai is installed only in the .venv-frameworks-b test venv")
 
 from collections.abc import Iterator
 

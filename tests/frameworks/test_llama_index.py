@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 pytest.importorskip(
-    "llama_index.core", reason="llama-index-core is installed only in the .venv-crewai test venv"
+    "llama_index.core", reason="llama-index-core is installed only in the .venv-frameworks-b test venv"
 )
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation

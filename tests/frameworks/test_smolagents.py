@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 pytest.importorskip(
-    "smolagents", reason="smolagents is installed only in the .venv-crewai test venv"
+    "smolagents", reason="smolagents is installed only in the .venv-frameworks-b test venv"
 )
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
