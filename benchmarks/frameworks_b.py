@@ -279,7 +279,7 @@ def _llama_index(mode: Mode, report: Report) -> None:
         pass
 
     wrapt.wrap_function_wrapper(Wrapped, "run", integration._agent_run)
-    wrapt.wrap_function_wrapper(Wrapped, "write_event_to_stream", integration._stream_event)
+    Wrapped.write_event_to_stream = integration._watch_inputs(Stand.write_event_to_stream)
     wrapt.wrap_function_wrapper(Wrapped, "acall", integration._tool_acall)
     bare, wrapped = Stand(), Wrapped()
 
@@ -371,8 +371,37 @@ FRAMEWORKS: tuple[tuple[str, str, Callable[[Mode, Report], None]], ...] = (
 )
 
 
+def _base(mode: Mode, report: Report) -> None:
+    """What every hook above shares: opening and finishing one run in the integration
+    base (agentstat.integrations.start_run / Run.finish), beside a bare perf_counter."""
+    from agentstat.integrations import start_run
+
+    def one_run() -> None:
+        run = start_run("tool", "bench", key="bench", tool_type="function")
+        if run is not None:
+            run.finish()
+
+    measure(
+        SECTION,
+        [
+            Case(
+                "integration base: perf_counter() twice",
+                _loop(lambda: perf_counter() - perf_counter()),
+            ),
+            Case(
+                "integration base: start_run + finish",
+                _loop(one_run),
+                "integration base: perf_counter() twice",
+            ),
+        ],
+        mode,
+        report,
+    )
+
+
 def run(mode: Mode, report: Report) -> None:
     """Time each installed framework bare and with agentstat, and the span bridge."""
+    _base(mode, report)
     _span_bridge(mode, report)
     for label, module, bench in FRAMEWORKS:
         if importlib.util.find_spec(module.split(".")[0]) is None or (

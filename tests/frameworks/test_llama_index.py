@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 pytest.importorskip(
-    "llama_index.core", reason="llama-index-core is installed only in the .venv-frameworks-b test venv"
+    "llama_index.core",
+    reason="llama-index-core is installed only in the .venv-frameworks-b test venv",
 )
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
@@ -156,6 +157,9 @@ def test_uninstrument_stops_recording_and_suppression_skips() -> None:
         assert agent("calculator") == 0
     asyncio.run(_run(fakes.workflow()))
     assert agent("calculator") == 0 and workflow("support") == 0
+    from workflows.context.context import Context
+
+    assert not hasattr(Context.write_event_to_stream, "__agentstat_original__")
 
 
 def test_opentelemetry_instrument_records_agents_and_workflows(tmp_path) -> None:

@@ -30,8 +30,8 @@ name given to it (``AgentWorkflow(..., workflow_name="support")``), else its cla
   streams names the agent now in charge, so an agent's turn is timed from the first
   ``AgentInput`` naming it until the input of the next agent (a handoff) or the end
   of the workflow, which gives the last turn its outcome. A turn includes the agent's
-  tool calls and its handoff. (The hook is ``Context.write_event_to_stream``; it does
-  nothing outside an agent workflow run.)
+  tool calls and its handoff. (The hook is ``Context.write_event_to_stream``: one
+  context-variable read per streamed event outside agent workflow runs.)
 - ``FunctionTool.call`` / ``acall`` time every function tool, called by an agent or
   directly; an exception is recorded by its class before the workflow turns it into
   an error message for the model. ``gen_ai.agent.name`` is the agent whose run or turn
@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
+import importlib
 from time import perf_counter
 from types import ModuleType
 from typing import Any
@@ -170,17 +172,26 @@ def _workflow_run(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any
     return _timed_handler(semconv.WORKFLOW, _workflow_name(instance), turns, wrapped, args, kwargs)
 
 
-def _stream_event(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    turns = _CURRENT.get()
-    if turns is not None and turns.multi:
-        try:
-            event = args[0] if args else kwargs.get("ev")
-            agent = _text(getattr(event, "current_agent_name", None))
-            if agent is not None and agent != turns.agent and _is_input(event):
-                turns.switch(agent)
-        except Exception:
-            _wrappers.log_failure()
-    return wrapped(*args, **kwargs)
+def _watch_inputs(original: Any) -> Any:
+    """``Context.write_event_to_stream`` that also notes each ``AgentInput`` of an agent
+    workflow run. A plain closure, not a wrapt proxy: it runs for every streamed event
+    (token deltas included), so it costs one context-variable read outside agent
+    workflows (~0.1 µs, against ~0.6 µs for a proxy)."""
+
+    @functools.wraps(original)
+    def write_event_to_stream(self: Any, ev: Any) -> Any:
+        turns = _CURRENT.get()
+        if turns is not None and turns.multi:
+            try:
+                agent = _text(getattr(ev, "current_agent_name", None))
+                if agent is not None and agent != turns.agent and _is_input(ev):
+                    turns.switch(agent)
+            except Exception:
+                _wrappers.log_failure()
+        return original(self, ev)
+
+    write_event_to_stream.__agentstat_original__ = original  # type: ignore[attr-defined]
+    return write_event_to_stream
 
 
 def _is_input(event: Any) -> bool:
@@ -249,16 +260,20 @@ class LlamaIndexInstrumentor(FrameworkInstrumentor):
         wrapt.wrap_function_wrapper(_WORKFLOW_MODULE, "AgentWorkflow.run", _workflow_run)
         wrapt.wrap_function_wrapper(_TOOL_MODULE, "FunctionTool.call", _tool_call)
         wrapt.wrap_function_wrapper(_TOOL_MODULE, "FunctionTool.acall", _tool_acall)
-        wrapt.wrap_function_wrapper(_CONTEXT_MODULE, "Context.write_event_to_stream", _stream_event)
+        context = importlib.import_module(_CONTEXT_MODULE).Context
+        context.write_event_to_stream = _watch_inputs(context.__dict__["write_event_to_stream"])
 
     def _unpatch(self) -> None:
-        import importlib
-
         for module, owner, method in (
             (_AGENT_MODULE, "BaseWorkflowAgent", "run"),
             (_WORKFLOW_MODULE, "AgentWorkflow", "run"),
             (_TOOL_MODULE, "FunctionTool", "call"),
             (_TOOL_MODULE, "FunctionTool", "acall"),
-            (_CONTEXT_MODULE, "Context", "write_event_to_stream"),
         ):
             unwrap(getattr(importlib.import_module(module), owner), method)
+        context = importlib.import_module(_CONTEXT_MODULE).Context
+        original = getattr(
+            context.__dict__.get("write_event_to_stream"), "__agentstat_original__", None
+        )
+        if original is not None:
+            context.write_event_to_stream = original
