@@ -7,6 +7,12 @@ through the OTel SDK (``Histogram.record``) and through prometheus_client
 path (``AgentstatInstrumentor().instrument(agents=[...])``, a wrapt proxy). A stream
 is one whole iteration of a ``CHUNKS``-item generator, so its per-op cost includes the
 chunks. Targets: added cost ≤ 2 µs median and ≥ 6× below the naive OTel wrapper.
+
+Then the shapes a plain call hands back (a coroutine, a future completed later, an
+async context manager, a generator), an object with ``async def __call__``, a name read
+from the instance (``=@name``) and a dotted path while a framework integration is
+patched, each by dotted path beside its own bare call and beside the plain async path
+(``async: agentstat instrument(agents=...)``): the added cost of each new shape.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import agentstat
 from agentstat._metrics.store import STORE
-from benchmarks import _naive, _timed
+from agentstat.instrumentation import _wrappers
+from benchmarks import _naive, _shapes, _timed
 from benchmarks._harness import Case, Mode, Report, Row, Runner, measure, stmt_runner
 
 SECTION = "calls"
@@ -140,10 +147,118 @@ def run(mode: Mode, report: Report) -> None:
             _targets_for(shape, report)
             if suffix == "stream":
                 _per_chunk(mode, report, bare, functions[DECORATOR])
+        _returned_shapes(mode, report, loop, provider)
     finally:
         instrumentor.uninstrument()
         loop.close()
         STORE.reset()
+
+
+def _awaiting(fn: Callable[..., Any], loop: asyncio.AbstractEventLoop) -> Runner:
+    """``await fn(1)`` then one loop turn (a future's done-callback runs on the next)."""
+
+    async def drive(n: int) -> float:
+        start = perf_counter()
+        for _ in range(n):
+            await fn(1)
+            await asyncio.sleep(0)
+        return perf_counter() - start
+
+    return lambda n: loop.run_until_complete(drive(n))
+
+
+def _entering(fn: Callable[..., Any], loop: asyncio.AbstractEventLoop) -> Runner:
+    async def drive(n: int) -> float:
+        start = perf_counter()
+        for _ in range(n):
+            async with fn(1):
+                pass
+        return perf_counter() - start
+
+    return lambda n: loop.run_until_complete(drive(n))
+
+
+#: label -> (bare, path-wrapped, how to drive one call); ``=@name`` reads the instance.
+NEW_SHAPES: dict[str, tuple[str, str, str]] = {
+    "returns a coroutine": ("bare_returns_coroutine", "patched_returns_coroutine", "await"),
+    "returns a future (done-callback)": ("bare_returns_future", "patched_returns_future", "turn"),
+    "async context manager": ("bare_run_stream", "patched_run_stream", "enter"),
+    "async __call__ object": ("bare_invoker", "patched_invoker", "await"),
+    "returns a generator": ("bare_returns_generator", "patched_returns_generator", "iterate"),
+}
+
+
+def _returned_shapes(
+    mode: Mode, report: Report, loop: asyncio.AbstractEventLoop, provider: MeterProvider
+) -> None:
+    """Each new shape by dotted path beside its bare call, and its added cost beside the
+    plain async path's."""
+    instrumentor = agentstat.AgentstatInstrumentor()
+    instrumentor.uninstrument()
+    module = _shapes.__name__
+    agents = [f"{module}:{patched}={INSTRUMENTED_NAME}" for _, patched, _ in NEW_SHAPES.values()]
+    agents.append(f"{module}:Agent.patched_run=@name")
+    agents.append(f"{_timed.__name__}:patched_async={INSTRUMENTED_NAME}")
+    instrumentor.instrument(meter_provider=provider, agents=agents)
+    drive = {
+        "await": lambda fn: _async_runner(fn, loop),
+        "turn": lambda fn: _awaiting(fn, loop),
+        "enter": lambda fn: _entering(fn, loop),
+        "iterate": _stream_runner,
+    }
+    plain = (_async_runner(_timed.bare_async, loop), _async_runner(_timed.patched_async, loop))
+    shapes = {
+        label: (getattr(_shapes, bare), getattr(_shapes, patched), how)
+        for label, (bare, patched, how) in NEW_SHAPES.items()
+    }
+    agent = _shapes.AGENT
+    shapes["name from the instance (=@name)"] = (agent.bare_run, agent.patched_run, "await")
+    for label, (bare, patched, how) in shapes.items():
+        _one_shape(mode, report, label, drive[how](bare), drive[how](patched), plain)
+    # A dotted path while a framework integration is patched: the bookkeeping that lets
+    # integrations and explicit entries record a run once.
+    _wrappers.TRACKING[0] += 1
+    try:
+        _one_shape(mode, report, "async, an integration patched", *plain, plain)
+    finally:
+        _wrappers.TRACKING[0] -= 1
+
+
+def _one_shape(
+    mode: Mode,
+    report: Report,
+    label: str,
+    bare: Runner,
+    patched: Runner,
+    plain: tuple[Runner, Runner],
+) -> None:
+    """One shape and the plain async path, interleaved in the same rounds, so the
+    difference of their added costs is not the machine's drift between sections."""
+    base = f"{label}: {BARE}"
+    plain_base = f"{label}: plain async, {BARE}"
+    rows = measure(
+        SECTION,
+        [
+            Case(base, bare),
+            Case(f"{label}: {WRAPT_PATH}", patched, base),
+            Case(plain_base, plain[0]),
+            Case(f"{label}: plain async, {WRAPT_PATH}", plain[1], plain_base),
+        ],
+        mode,
+        report,
+    )
+    added = rows[1].value - rows[0].value
+    plain_added = rows[3].value - rows[2].value
+    report.add(
+        Row(
+            SECTION,
+            f"{label}: added cost",
+            added,
+            "ns/op",
+            note=f"plain async path adds {plain_added:,.0f} ns in the same rounds "
+            f"({added - plain_added:+,.0f} ns)",
+        )
+    )
 
 
 def _per_chunk(

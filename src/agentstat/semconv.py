@@ -6,9 +6,10 @@ bucket boundaries from here, and the facts of each timed operation (agent, tool)
 its :class:`Operation` record. Nothing else spells a metric name. The performance
 objectives live with the rules, in :mod:`agentstat.ops.objectives`.
 
-Agent and tool durations follow the OpenTelemetry GenAI semantic conventions
-(``gen_ai.invoke_agent.duration``, ``gen_ai.execute_tool.duration``); everything that
-the conventions do not define lives in the ``agentstat.`` namespace.
+Agent, tool and workflow durations follow the OpenTelemetry GenAI semantic conventions
+(``gen_ai.invoke_agent.duration``, ``gen_ai.execute_tool.duration``,
+``gen_ai.workflow.duration``); everything that the conventions do not define lives in
+the ``agentstat.`` namespace.
 
 Prometheus names are derived exactly as the OpenTelemetry Prometheus exporter derives
 them (characters outside ``[a-zA-Z0-9:]`` become ``_``, the unit ``s`` becomes the

@@ -69,8 +69,10 @@ def classify(tp: type) -> int:
         return GENERATOR
     if issubclass(tp, types.AsyncGeneratorType):
         return ASYNC_GENERATOR
-    if issubclass(tp, wrapt.ObjectProxy):  # defines every special method: cannot tell
-        return PLAIN
+    if issubclass(tp, wrapt.ObjectProxy) and not issubclass(tp, TimedAsyncContext | TimedAwaitable):
+        return PLAIN  # defines every special method, so its class cannot tell
+    if tp.__module__ == "unittest.mock":
+        return PLAIN  # a MagicMock's class has every async method: a test's plain value
     if all(callable(getattr(tp, name, None)) for name in _HANDLE_METHODS):
         return HANDLE
     context = hasattr(tp, "__aenter__") and hasattr(tp, "__aexit__")
@@ -110,20 +112,31 @@ def deferred(
     rec: _wrappers.Recorder, start: float, span: Any, token: Any, result: Any, shape: int
 ) -> Any:
     """What the caller of a call that returned ``result`` gets back; records it when it
-    completes. ``shape`` may be :data:`UNSEEN` (classified and cached here)."""
+    completes. ``shape`` may be :data:`UNSEEN` (classified and cached here). Never
+    raises: if anything here fails, the call is recorded as it returned and ``result``
+    goes back untouched."""
+    if token is not None:  # the span may stay open, but the caller's context is restored
+        try:
+            otel_context.detach(token)
+        except Exception:
+            _wrappers.log_failure()
+    try:
+        return _deferred(rec, start, span, result, shape)
+    except Exception:
+        _wrappers.log_failure()
+        rec.finish(start, None, span, None)
+        return result
+
+
+def _deferred(rec: _wrappers.Recorder, start: float, span: Any, result: Any, shape: int) -> Any:
     if shape == UNSEEN:
         tp = type(result)
         shape = classify(tp)
         if len(SHAPES) < _MAX_TYPES:
             SHAPES[tp] = shape
         if shape == PLAIN:
-            rec.finish(start, None, span, token)
+            rec.finish(start, None, span, None)
             return result
-    if token is not None:  # the span stays open, but the caller's context is restored
-        try:
-            otel_context.detach(token)
-        except Exception:
-            _wrappers.log_failure()
     if shape == GENERATOR:
         return _wrappers.timed_stream(rec, result, start, span)
     if shape == ASYNC_GENERATOR:

@@ -417,7 +417,10 @@ class AgentstatFunctionWrapper(wrapt.FunctionWrapper):
     __bound_function_wrapper__ = AgentstatBoundFunctionWrapper
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        return self.__qualname__
+        wrapped = self.__wrapped__
+        if isinstance(wrapped, FunctionType | BuiltinFunctionType | staticmethod | classmethod):
+            return self.__qualname__  # a global name, checked by pickle to be this object
+        return wrapped.__reduce_ex__(protocol)  # a callable object pickles as it would bare
 
     def __copy__(self) -> Any:
         return self
@@ -459,7 +462,7 @@ class InstanceNames:
     def __init__(self, kind: str, attribute: str, fallback: str) -> None:
         self.kind = kind
         self._parts = tuple(attribute.split("."))
-        self._fallback = Recorder(kind, fallback)
+        self._fallback = fallback  # a name, admitted under the cap only when first used
         self._recorders: dict[str, Recorder] = {}
 
     def recorder(self, instance: Any) -> Recorder:
@@ -468,9 +471,9 @@ class InstanceNames:
             for part in self._parts:
                 value = getattr(value, part)
         except Exception:  # a property that raises, a missing attribute: the fallback
-            return self._fallback
+            value = None
         if type(value) is not str or not value:
-            return self._fallback
+            value = self._fallback
         found = self._recorders.get(value)
         if found is None:
             found = Recorder(self.kind, value)
@@ -541,13 +544,24 @@ def tracked(
 
 
 async def _tracked_async(rec: Recorder, key: Any, wrapped: Any, args: tuple, kwargs: dict) -> Any:
+    """:func:`call_async` with the call open in ``ACTIVE`` while it runs (one coroutine
+    instead of two: ~1 µs less than awaiting ``call_async``)."""
+    if _suppressed():
+        return await wrapped(*args, **kwargs)
     mark = PathRun(rec.kind, key, rec.name)
-    token = ACTIVE.set((*ACTIVE.get(), mark))
+    active = ACTIVE.set((*ACTIVE.get(), mark))
+    span, token = _NO_SPAN if _tracer is None else rec.start_span(_tracer)
+    start = perf_counter()
     try:
-        return await call_async(rec, wrapped, args, kwargs)
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        rec.finish(start, exc, span, token)
+        raise
     finally:
         mark.done = True
-        ACTIVE.reset(token)
+        ACTIVE.reset(active)
+    rec.finish(start, None, span, token)
+    return result
 
 
 def wrapt_wrapper(

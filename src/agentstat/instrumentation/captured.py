@@ -64,7 +64,7 @@ def _owner_of(container: Any, namespace: Any, seen: set[int]) -> Any:
             continue
         if isinstance(container, dict) and isinstance(holder, types.ModuleType):
             return holder
-        if isinstance(holder, dict | list | tuple | set | frozenset):
+        if isinstance(holder, _CONTAINERS):
             continue  # one level up only
         return holder
     return container
@@ -92,6 +92,8 @@ def holders(owner: Any, attribute: str) -> list[Any]:
     if sys.getrefcount(namespace[attribute]) <= 2:
         return []
     value = namespace[attribute]
+    if isinstance(value, type) or not callable(getattr(value, "__func__", value)):
+        return []  # not a target at all: the patcher refuses it with its own message
     found: list[Any] = []
     seen = {id(namespace), id(value)}
     for referrer in gc.get_referrers(value):
@@ -103,6 +105,8 @@ def holders(owner: Any, attribute: str) -> list[Any]:
             holder = _owner_of(referrer, namespace, seen)
         if isinstance(holder, types.CellType):  # a closure: cell <- __closure__ <- function
             holder = _closure_owner(holder)
+            if isinstance(holder, types.CellType):
+                continue  # no live function owns it: nothing calls through it
         if holder is owner or any(h is holder for h in found):
             continue
         found.append(holder)

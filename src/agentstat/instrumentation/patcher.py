@@ -30,6 +30,11 @@ from agentstat.instrumentation.config import Target
 
 _logger = logging.getLogger("agentstat")
 _ABSENT = object()
+_MAIN_REASON = (
+    "__main__ targets cannot work: a script runs after instrumentation starts and is never "
+    "imported, so there is nothing to wrap yet and no import to hook; put the function in a "
+    "module the script imports, or decorate it with @agentstat.agent / @agentstat.tool"
+)
 
 
 def _underlying(raw: Any) -> Any:
@@ -71,6 +76,9 @@ class Patcher:
 
     def add(self, target: Target) -> None:
         """Wrap ``target`` now if its module is loaded, else when it is imported."""
+        if target.module == "__main__":
+            self.problem(target, _MAIN_REASON)
+            return
         module = sys.modules.get(target.module)
         if module is not None:
             self._apply(module, target)
@@ -147,12 +155,11 @@ class Patcher:
             )
             return
         try:
-            recorder = _wrappers.Recorder(target.kind, target.name)
-            names = (
-                _wrappers.InstanceNames(target.kind, target.name_from, target.name)
-                if target.name_from
-                else None
-            )
+            names = recorder = None
+            if target.name_from:  # the fallback name is admitted under the cap when used
+                names = _wrappers.InstanceNames(target.kind, target.name_from, target.name)
+            else:
+                recorder = _wrappers.Recorder(target.kind, target.name)
         except ValueError as exc:
             self.problem(target, str(exc))
             return

@@ -27,6 +27,9 @@ Writing an integration::
         run = start_run("agent", instance.name, key=instance)   # None: not recorded here
         ...
         run.finish(error)                     # an exception, a fixed string, or None
+
+    # A call that returns a handle, coroutine, async context manager or stream:
+    #     return run.finish_when_done(wrapped(*args, **kwargs))
 """
 
 from agentstat.integrations._base import FrameworkInstrumentor, Run, current_agent_name, start_run

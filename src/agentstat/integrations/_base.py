@@ -48,7 +48,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from agentstat import semconv
 from agentstat._metrics import bridge
-from agentstat.instrumentation import _wrappers, recording
+from agentstat.instrumentation import _returned, _wrappers, recording
 from agentstat.instrumentation._wrappers import ACTIVE, TRACKING
 
 __all__ = ["FrameworkInstrumentor", "Run", "current_agent_name", "start_run"]
@@ -123,9 +123,38 @@ class Run:
         with contextlib.suppress(Exception):
             ACTIVE.reset(self._token)
 
+    def finish_when_done(self, result: Any) -> Any:
+        """Finish this run when ``result`` completes, and return what the caller should
+        get: the same handle (a future: finished by its done-callback), a coroutine or
+        stream timed to its end, a proxy of an awaitable or async context manager (the
+        ``async with`` block is the run). Any other value finishes the run now. The
+        call shapes of the dotted paths, for a hook that wraps a call returning one."""
+        if self.done:
+            return result
+        shape = _returned.SHAPES.get(type(result), _returned.UNSEEN)
+        if not shape:
+            self.finish()
+            return result
+        return _returned.deferred(_Finisher(self), self._start, None, None, result, shape)
+
     def __repr__(self) -> str:
         state = "done" if self.done else "open"
         return f"<Run {self.kind} {self.name!r} {state}>"
+
+
+class _Finisher:
+    """A :class:`Run` seen as the recorder the call-shape machinery finishes."""
+
+    __slots__ = ("run",)
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def first_chunk(self, seconds: float) -> None:
+        self.run.first_chunk()
+
+    def finish(self, start: float, exc: Any, span: Any, token: Any) -> None:
+        self.run.finish(exc)
 
 
 def _same_key(a: object, b: object) -> bool:
@@ -197,6 +226,7 @@ class FrameworkInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     #: PEP 440 range of supported versions, e.g. ``">= 1.0, < 3"``.
     supported: ClassVar[str]
 
+    _lock = threading.RLock()  # each subclass gets its own (see __init_subclass__)
     _wanted = False
     _patched = False
     _generation = 0
