@@ -58,6 +58,7 @@ from agentstat import semconv
 from agentstat.instrumentation import _wrappers
 from agentstat.instrumentation.recording import record
 from agentstat.integrations._base import FrameworkInstrumentor, Run, current_agent_name, start_run
+from agentstat.integrations._calls import acall_in_run, call_in_run
 
 __all__ = ["LlamaIndexInstrumentor"]
 
@@ -219,33 +220,11 @@ def _tool_run(tool: Any) -> Run | None:
 
 
 def _tool_call(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    run = _tool_run(instance)
-    if run is None:
-        return wrapped(*args, **kwargs)
-    try:
-        result = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        run.finish(exc)
-        raise
-    run.finish()
-    return result
-
-
-async def _tool_acall_timed(run: Run, wrapped: Any, args: tuple, kwargs: dict) -> Any:
-    try:
-        result = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        run.finish(exc)
-        raise
-    run.finish()
-    return result
+    return call_in_run(_tool_run(instance), wrapped, args, kwargs)
 
 
 def _tool_acall(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    run = _tool_run(instance)
-    if run is None:
-        return wrapped(*args, **kwargs)
-    return _tool_acall_timed(run, wrapped, args, kwargs)
+    return acall_in_run(_tool_run(instance), wrapped, args, kwargs)
 
 
 class LlamaIndexInstrumentor(FrameworkInstrumentor):

@@ -47,6 +47,7 @@ from agentstat.integrations._base import (
     current_agent_name,
     start_run,
 )
+from agentstat.integrations._calls import call_in_run
 
 __all__ = ["SmolagentsInstrumentor"]
 
@@ -74,7 +75,12 @@ def _run_stream(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
 def _timed_steps(steps: Generator[Any, Any, Any], agent: Any) -> Generator[Any, Any, Any]:
     """Yields what ``steps`` yields (``send``/``throw``/``close`` forwarded, PEP 380
     semantics); the run opens at the first step, so a stream handed back by
-    ``run(stream=True)`` is timed while it is consumed, not while it waits."""
+    ``run(stream=True)`` is timed while it is consumed, not while it waits.
+
+    The loop of ``_wrappers.timed_stream``, but for one difference: smolagents' own
+    generator answers ``close()`` with ``RuntimeError("generator ignored
+    GeneratorExit")``; the run is finished as ``cancelled`` before that error is passed
+    on unchanged, where the generic loop would record a ``RuntimeError``."""
     run = _start(semconv.AGENT, agent)
     if run is None:
         return (yield from steps)
@@ -115,15 +121,7 @@ def _timed_steps(steps: Generator[Any, Any, Any], agent: Any) -> Generator[Any, 
 
 def _tool_call(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     run = _start(semconv.TOOL, instance, agent_name=current_agent_name(), tool_type=TOOL_TYPE)
-    if run is None:
-        return wrapped(*args, **kwargs)
-    try:
-        result = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        run.finish(exc)
-        raise
-    run.finish()
-    return result
+    return call_in_run(run, wrapped, args, kwargs)
 
 
 class SmolagentsInstrumentor(FrameworkInstrumentor):
