@@ -118,17 +118,15 @@ def _integrated_words() -> tuple[str, ...]:
     return tuple(words)
 
 
-def _operation(span: ReadableSpan) -> str | None:
-    attributes = span.attributes or {}
-    operation = attributes.get(semconv.GEN_AI_OPERATION_NAME)
+def _operation(span: ReadableSpan, attributes: Any) -> str | None:
+    operation = attributes.get(semconv.GEN_AI_OPERATION_NAME) if attributes is not None else None
     if isinstance(operation, str):
         return operation
     name = span.name or ""
     return name.split(" ", 1)[0] if " " in name else None
 
 
-def _error_type(span: ReadableSpan) -> str | None:
-    attributes = span.attributes or {}
+def _error_type(span: ReadableSpan, attributes: Any) -> str | None:
     declared = attributes.get(semconv.ERROR_TYPE)
     if span.status.status_code is not StatusCode.ERROR and not declared:
         return None
@@ -193,7 +191,7 @@ class GenAISpanProcessor(SpanProcessor):
             runs = tuple((run.kind, run.name) for run in active if not run.done)
             if runs and len(self._inside) < _MAX_OPEN:
                 self._inside[context.span_id] = runs
-        agent = _operation(span) == semconv.OPERATION_INVOKE_AGENT
+        agent = _operation(span, span.attributes) == semconv.OPERATION_INVOKE_AGENT
         if not agent and context.trace_id not in self._traces:
             return  # not under an open agent span: nothing to remember
         parent = span.parent
@@ -222,22 +220,22 @@ class GenAISpanProcessor(SpanProcessor):
                         self._traces[context.trace_id] = left
                     else:
                         self._traces.pop(context.trace_id, None)
-        operation = _operation(span)
+        attributes = span.attributes
+        operation = _operation(span, attributes)
         found = _KINDS.get(operation) if operation else None
-        if found is None:
+        if found is None or attributes is None:
             return
         kind, name_attribute = found
-        attributes = span.attributes or {}
         name = attributes.get(name_attribute)
         if not isinstance(name, str) or not name or span.end_time is None:
             return
         scope = span.instrumentation_scope
         if scope is not None and scope.name == _OWN_SCOPE:
             return
-        if (kind, name) in inside or self._integrated(span):
+        if (kind, name) in inside or self._integrated(span, attributes):
             return
         seconds = max((span.end_time - (span.start_time or span.end_time)) / 1e9, 0.0)
-        error = _error_type(span)
+        error = _error_type(span, attributes)
         if kind == semconv.TOOL:
             own = attributes.get(semconv.GEN_AI_AGENT_NAME)
             tool_type = attributes.get(semconv.GEN_AI_TOOL_TYPE)
@@ -266,13 +264,12 @@ class GenAISpanProcessor(SpanProcessor):
         return None
 
     @staticmethod
-    def _integrated(span: ReadableSpan) -> bool:
+    def _integrated(span: ReadableSpan, attributes: Any) -> bool:
         words = _integrated_words()
         if not words:
             return False
         scope = span.instrumentation_scope
         sources = [_normal(scope.name)] if scope is not None else []
-        attributes = span.attributes or {}
         sources.extend(
             _normal(attributes[key]) for key in _PROVIDER_ATTRIBUTES if key in attributes
         )
