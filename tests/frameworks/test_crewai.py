@@ -16,6 +16,10 @@ pytest.importorskip("crewai", reason="crewai is installed only in the .venv-fram
 from collections.abc import Iterator
 
 from crewai.events import crewai_event_bus
+from crewai.events.types.agent_events import (
+    AgentExecutionCompletedEvent,
+    AgentExecutionStartedEvent,
+)
 from crewai.events.types.tool_usage_events import ToolUsageErrorEvent
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
@@ -106,6 +110,28 @@ def test_standalone_agent_kickoff_is_recorded_by_role(crewai_on: None) -> None:
     assert agent("Researcher") == 1
     assert tool("add", agent="Researcher") == 1
     assert workflow("newsroom") == 0
+
+
+def test_events_replayed_from_a_checkpoint_are_not_recorded_again(crewai_on: None) -> None:
+    """CrewAI's replay of a past run's events (checkpoint resume) adds no records."""
+    seen: list[object] = []
+
+    def keep(source: object, event: object) -> None:
+        seen.append(event)
+
+    kinds = (AgentExecutionStartedEvent, AgentExecutionCompletedEvent)
+    for kind in kinds:
+        crewai_event_bus.on(kind)(keep)
+    try:
+        kickoff(fakes.crew())
+    finally:
+        for kind in kinds:
+            crewai_event_bus.off(kind, keep)
+    assert agent("Researcher") == 1 and len(seen) == 2
+    for event in seen:
+        crewai_event_bus.replay(None, event)
+    crewai_event_bus.flush()
+    assert agent("Researcher") == 1
 
 
 def test_results_and_errors_are_the_same_with_and_without_agentstat() -> None:

@@ -28,7 +28,8 @@ methods of its pydantic-model agents would not be (their instances cannot be pat
 and one method serves every role). Cost on the run itself: none measurable (CrewAI
 already dispatches every event to its own listeners; ours runs in its pool).
 
-Records therefore land a moment after the run ends: the crew's own record when its
+Events CrewAI replays from a checkpoint are not recorded again. Records land a moment
+after the run ends: the crew's own record when its
 ``CrewKickoffCompleted`` listener has run. Tests and short scripts call
 ``crewai_event_bus.flush()`` before reading.
 
@@ -141,10 +142,19 @@ class CrewAIInstrumentor(FrameworkInstrumentor):
         from crewai.events.types import crew_events as crews
         from crewai.events.types import tool_usage_events as tools
 
+        try:
+            from crewai.events.event_bus import is_replaying
+        except ImportError:  # a version without checkpoint replay
+
+            def is_replaying() -> bool:
+                return False
+
         pairs = self._pairs = _Pairs()
 
         def opened(kind: str, name_of: Any, agent_of: Any = None) -> Any:
             def handler(source: Any, event: Any) -> None:
+                if is_replaying():  # a checkpoint replays events of a past run
+                    return
                 try:
                     name = _text(name_of(event))
                     if name is not None:
@@ -157,6 +167,8 @@ class CrewAIInstrumentor(FrameworkInstrumentor):
 
         def closed(failed: bool) -> Any:
             def handler(source: Any, event: Any) -> None:
+                if is_replaying():
+                    return
                 try:
                     error = (getattr(event, "error", None) or ERROR_TYPE) if failed else None
                     pairs.close(event.started_event_id, event.timestamp, error)
