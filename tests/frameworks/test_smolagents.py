@@ -68,6 +68,15 @@ def test_unnamed_agent_is_named_by_its_class(smolagents_on: None) -> None:
     assert tool("add", agent="ToolCallingAgent") == 1
 
 
+def test_code_agent_tools_carry_the_agent_from_their_thread(smolagents_on: None) -> None:
+    """A code agent's code runs in a thread of its own (smolagents' timeout); the tools
+    it calls are still recorded with the agent's name, and the answer is unchanged."""
+    assert fakes.code_agent("coder").run("add 1 and 2") == 3
+    assert agent("coder") == 1
+    assert tool("add", agent="coder") == 1
+    assert tool("final_answer", agent="coder") == 1
+
+
 def test_managed_agent_is_recorded_under_its_own_name(smolagents_on: None) -> None:
     """A managed agent's run is its own record inside its manager's, and its tool names
     it as the agent."""
@@ -101,12 +110,13 @@ def test_behaviour_is_the_same_with_and_without_agentstat() -> None:
     def outcome() -> tuple[object, ...]:
         calculator = fakes.agent("calculator")
         steps = [type(step).__name__ for step in calculator.run("add 1 and 2", stream=True)]
-        return calculator.run("add 1 and 2"), tuple(steps), fakes.add(a=2, b=2)
+        coded = fakes.code_agent().run("add 1 and 2")
+        return calculator.run("add 1 and 2"), tuple(steps), fakes.add(a=2, b=2), coded
 
     bare = outcome()
     with instrumented(SmolagentsInstrumentor()):
         assert outcome() == bare
-    assert bare[0] == "3" and bare[2] == 4
+    assert bare[0] == "3" and bare[2] == 4 and bare[3] == 3
 
 
 def test_uninstrument_stops_recording_and_suppression_skips() -> None:

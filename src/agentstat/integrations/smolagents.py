@@ -24,7 +24,9 @@ class. ``Tool.__call__`` is the one entry every tool call goes through — tool-
 agents, code agents' generated code, and direct calls — and its ``forward`` errors
 leave it as exceptions, recorded by class before smolagents turns them into its own
 error for the model. A tool's ``gen_ai.agent.name`` is the agent whose run is open
-around it (tools run in parallel threads keep it: smolagents copies the context).
+around it: tools run in parallel threads keep it (smolagents copies the context), and
+so do tools called by a code agent's code, which smolagents runs in a new thread for
+its timeout (agentstat hands that thread its open runs, nothing else).
 
 Off: ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=agentstat_smolagents``, or
 ``SmolagentsInstrumentor().uninstrument()``.
@@ -32,6 +34,8 @@ Off: ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=agentstat_smolagents``, or
 
 from __future__ import annotations
 
+import contextvars
+import functools
 from collections.abc import Generator
 from types import ModuleType
 from typing import Any
@@ -41,6 +45,7 @@ from opentelemetry.instrumentation.utils import unwrap
 
 from agentstat import semconv
 from agentstat.instrumentation import _wrappers
+from agentstat.instrumentation._wrappers import ACTIVE
 from agentstat.integrations._base import (
     FrameworkInstrumentor,
     Run,
@@ -124,6 +129,35 @@ def _tool_call(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     return call_in_run(run, wrapped, args, kwargs)
 
 
+def _timeout(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """``local_python_executor.timeout(seconds)``: a code agent's code runs in a new
+    thread, which starts with an empty context; the decorated function is run there
+    with agentstat's open runs only (nothing else of the caller's context), so the tools
+    that code calls keep their agent's name."""
+    decorator = wrapped(*args, **kwargs)
+
+    def decorate(func: Any) -> Any:
+        @functools.wraps(func)
+        def run_timed(*call_args: Any, **call_kwargs: Any) -> Any:
+            active = ACTIVE.get()
+            if not active:
+                return decorator(func)(*call_args, **call_kwargs)
+
+            def in_thread(*a: Any, **k: Any) -> Any:
+                return contextvars.Context().run(_with_runs, active, func, a, k)
+
+            return decorator(in_thread)(*call_args, **call_kwargs)
+
+        return run_timed
+
+    return decorate
+
+
+def _with_runs(active: tuple[Any, ...], func: Any, args: tuple, kwargs: dict) -> Any:
+    ACTIVE.set(active)
+    return func(*args, **kwargs)
+
+
 class SmolagentsInstrumentor(FrameworkInstrumentor):
     """Agent and tool durations for smolagents (see the module doc)."""
 
@@ -134,9 +168,11 @@ class SmolagentsInstrumentor(FrameworkInstrumentor):
     def _patch(self, module: ModuleType) -> None:
         wrapt.wrap_function_wrapper("smolagents.agents", "MultiStepAgent._run_stream", _run_stream)
         wrapt.wrap_function_wrapper("smolagents.tools", "Tool.__call__", _tool_call)
+        wrapt.wrap_function_wrapper("smolagents.local_python_executor", "timeout", _timeout)
 
     def _unpatch(self) -> None:
-        from smolagents import agents, tools
+        from smolagents import agents, local_python_executor, tools
 
         unwrap(agents.MultiStepAgent, "_run_stream")
         unwrap(tools.Tool, "__call__")
+        unwrap(local_python_executor, "timeout")

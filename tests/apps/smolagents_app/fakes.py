@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from smolagents import Model, ToolCallingAgent, tool
+from smolagents import CodeAgent, Model, ToolCallingAgent, tool
 from smolagents.models import (
     ChatMessage,
     ChatMessageToolCall,
@@ -91,3 +91,18 @@ def manager() -> ToolCallingAgent:
         verbosity_level=-1,
         max_steps=3,
     )
+
+
+class CodeModel(Model):
+    """Answers with code that calls ``add`` and gives its result as the final answer."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(model_id="scripted-code", **kwargs)
+
+    def generate(self, messages: list, *args: Any, **kwargs: Any) -> ChatMessage:
+        code = "Thought: add\n<code>\nresult = add(a=1, b=2)\nfinal_answer(result)\n</code>"
+        return ChatMessage(role=MessageRole.ASSISTANT, content=code)
+
+
+def code_agent(name: str = "coder") -> CodeAgent:
+    return CodeAgent(tools=[add], model=CodeModel(), name=name, verbosity_level=-1, max_steps=2)
