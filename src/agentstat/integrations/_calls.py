@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from agentstat.integrations._base import Run
@@ -22,14 +23,17 @@ def call_in_run(run: Run | None, wrapped: Any, args: tuple, kwargs: dict) -> Any
     return result
 
 
-def acall_in_run(run: Run | None, wrapped: Any, args: tuple, kwargs: dict) -> Any:
-    """Call an ``async def`` ``wrapped`` as ``run``: its coroutine is timed to the end of
-    its ``await`` (an exception: recorded and re-raised unchanged)."""
+async def await_in_run(start: Callable[[], Run | None], coroutine: Any) -> Any:
+    """Await ``coroutine`` (made by the caller, so its arguments bound at call time, as
+    unwrapped) as the run ``start()`` opens at the first ``await``: a coroutine never
+    awaited opens nothing. An exception is recorded and re-raised unchanged."""
+    run = start()
     if run is None:
-        return wrapped(*args, **kwargs)
+        return await coroutine
     try:
-        coroutine = wrapped(*args, **kwargs)
+        result = await coroutine
     except BaseException as exc:
         run.finish(exc)
         raise
-    return run.finish_when_done(coroutine)
+    run.finish()
+    return result

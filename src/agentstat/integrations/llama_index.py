@@ -58,7 +58,7 @@ from agentstat import semconv
 from agentstat.instrumentation import _wrappers
 from agentstat.instrumentation.recording import record
 from agentstat.integrations._base import FrameworkInstrumentor, Run, current_agent_name, start_run
-from agentstat.integrations._calls import acall_in_run, call_in_run
+from agentstat.integrations._calls import await_in_run, call_in_run
 
 __all__ = ["LlamaIndexInstrumentor"]
 
@@ -224,7 +224,7 @@ def _tool_call(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
 
 
 def _tool_acall(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    return acall_in_run(_tool_run(instance), wrapped, args, kwargs)
+    return await_in_run(lambda: _tool_run(instance), wrapped(*args, **kwargs))
 
 
 class LlamaIndexInstrumentor(FrameworkInstrumentor):
