@@ -46,6 +46,13 @@ async def _run(runnable: object, message: str = "add 1 and 2") -> object:
     return await runnable.run(message)  # type: ignore[attr-defined]
 
 
+def test_react_agent_is_recorded_like_any_workflow_agent(llama_on: None) -> None:
+    """A ReActAgent (text protocol) goes through the same run and tool hooks."""
+    assert str(asyncio.run(_run(fakes.reasoner()))) == "3"
+    assert agent("reasoner") == 1
+    assert tool("add", agent="reasoner") == 1
+
+
 def test_handler_is_timed_to_completion(llama_on: None) -> None:
     """run() returns a handler at once; the record covers the run until its result,
     model delays and the tool's sleep included, even when the handler is read late."""
@@ -60,6 +67,22 @@ def test_handler_is_timed_to_completion(llama_on: None) -> None:
     asyncio.run(main())
     assert agent("calculator", field="sum") >= 0.2 + fakes.TOOL_SLEEP
     assert tool("add", agent="calculator", field="sum") >= fakes.TOOL_SLEEP
+
+
+def test_concurrent_runs_of_one_agent_are_each_recorded(llama_on: None) -> None:
+    """Handlers of one agent started together and awaited together give one record
+    each, and the caller is not left inside any of them."""
+    from agentstat.integrations import current_agent_name
+
+    async def main() -> None:
+        calculator = fakes.calculator(delay=0.05)
+        handlers = [calculator.run("add 1 and 2") for _ in range(3)]
+        assert current_agent_name() is None
+        await asyncio.gather(*handlers)
+
+    asyncio.run(main())
+    assert agent("calculator") == 3
+    assert tool("add", agent="calculator") == 3
 
 
 def test_streamed_events_do_not_change_the_record(llama_on: None) -> None:

@@ -8,7 +8,7 @@ import itertools
 import time
 from typing import Any
 
-from llama_index.core.agent.workflow import AgentWorkflow, FunctionAgent
+from llama_index.core.agent.workflow import AgentWorkflow, FunctionAgent, ReActAgent
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import FunctionTool
@@ -81,3 +81,16 @@ def workflow(delay: float = 0.0, name: str | None = "support") -> AgentWorkflow:
     )
     kwargs = {"workflow_name": name} if name else {}
     return AgentWorkflow(agents=[triage, calculator(delay)], root_agent="triage", **kwargs)
+
+
+def reasoner() -> ReActAgent:
+    """A ReAct agent (text protocol, no function calling) that uses ``add`` once."""
+
+    def respond(messages: list[ChatMessage], **kwargs: Any) -> ChatMessage:
+        if any("Observation:" in (message.content or "") for message in messages[1:]):
+            return ChatMessage(role="assistant", content="Thought: I can answer.\nAnswer: 3")
+        action = 'Thought: I need a tool.\nAction: add\nAction Input: {"a": 1, "b": 2}'
+        return ChatMessage(role="assistant", content=action)
+
+    llm = MockFunctionCallingLLM(response_generator=respond)
+    return ReActAgent(name="reasoner", tools=[ADD], llm=llm)
