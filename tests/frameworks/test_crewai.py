@@ -3,6 +3,7 @@ driven by a local model speaking CrewAI's ReAct format."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
@@ -59,6 +60,21 @@ def test_each_role_gets_its_own_series(crewai_on: None) -> None:
     assert agent("Researcher") == 2 and agent("Writer") == 2
     assert tool("add", agent="Researcher") == 2 and tool("add", agent="Writer") == 2
     assert workflow("newsroom") == 2
+
+
+def test_concurrent_kickoffs_are_paired_by_their_own_events(crewai_on: None) -> None:
+    """Two crews kicked off together (kickoff_async) each give their own records, each
+    spanning its own model calls and tool."""
+
+    async def both() -> list[object]:
+        crews = [fakes.crew(delay=0.05), fakes.crew(delay=0.05)]
+        return await asyncio.gather(*(crew.kickoff_async() for crew in crews))
+
+    assert [str(result) for result in asyncio.run(both())] == ["3", "3"]
+    crewai_event_bus.flush()
+    assert workflow("newsroom") == 2 and agent("Researcher") == 2
+    assert tool("add", agent="Researcher") == 2
+    assert agent("Researcher", field="sum") >= 2 * (0.1 + fakes.TOOL_SLEEP)
 
 
 def test_durations_span_the_run_from_event_timestamps(crewai_on: None) -> None:
