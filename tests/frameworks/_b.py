@@ -110,3 +110,14 @@ def series(
     wanted = {semconv.GEN_AI_OPERATION_NAME: operation.operation_name, **attributes}
     key = frozenset((spec.label(k), v) for k, v in wanted.items() if v)
     return samples.get((f"{spec.prometheus_name}_{suffix}", key), 0.0)
+
+
+def tool_series(samples: Samples, name: str, agent: str, suffix: str = "count") -> float:
+    """:func:`series` of ``gen_ai.execute_tool.duration`` for a function tool ``name``
+    run by ``agent``."""
+    attributes = {
+        semconv.GEN_AI_TOOL_NAME: name,
+        semconv.GEN_AI_AGENT_NAME: agent,
+        semconv.GEN_AI_TOOL_TYPE: "function",
+    }
+    return series(samples, semconv.TOOL_DURATION, attributes, suffix)
