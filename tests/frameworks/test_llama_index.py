@@ -130,7 +130,6 @@ def test_tool_exception_is_recorded_by_class(llama_on: None) -> None:
 
 def test_direct_tool_calls_are_recorded_without_an_agent(llama_on: None) -> None:
     """A tool called outside any agent is recorded with no gen_ai.agent.name."""
-    fakes.BROKEN.call  # noqa: B018 - exists
     asyncio.run(fakes.ADD.acall(a=1, b=2))
     with pytest.raises(ValueError):
         fakes.BROKEN.call(a=1, b=2)
