@@ -59,13 +59,17 @@ def _under_opentelemetry_instrument() -> bool:
 
 def _tracing_configured(provider: Any) -> bool:
     """True when spans would go somewhere: not a no-op/proxy provider, and (for the SDK's
-    provider) at least one span processor."""
+    provider) at least one span processor that is not a reader of agentstat's own (the
+    GenAI span bridge reads spans into metrics; it must not switch agentstat's on)."""
     if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
         return False
     processor = getattr(provider, "_active_span_processor", None)
     if processor is None:
         return True
-    return bool(getattr(processor, "_span_processors", True))
+    processors = getattr(processor, "_span_processors", None)
+    if processors is None:
+        return True
+    return any(not getattr(p, "agentstat_reads_only", False) for p in processors)
 
 
 def _config_from_kwargs(kwargs: dict[str, Any]) -> Config:
