@@ -11,6 +11,7 @@ matter, and every "added cost" is printed as the difference it is.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import os
@@ -21,6 +22,7 @@ import timeit
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 #: ``run(n)`` performs ``n`` operations and returns the seconds they took.
@@ -81,6 +83,30 @@ def stmt_runner(stmt: str, namespace: dict[str, Any], setup: str = "pass") -> Ru
     """A runner for a statement, executed by timeit's own loop (about 10 ns per pass)."""
     timer = timeit.Timer(stmt, setup=setup, globals=namespace)
     return timer.timeit
+
+
+def loop_runner(step: Callable[[], Any]) -> Runner:
+    """A runner calling ``step()`` n times (for work a statement string cannot hold)."""
+
+    def drive(n: int) -> float:
+        start = perf_counter()
+        for _ in range(n):
+            step()
+        return perf_counter() - start
+
+    return drive
+
+
+def async_loop_runner(loop: asyncio.AbstractEventLoop, step: Callable[[], Any]) -> Runner:
+    """A runner awaiting ``step()`` n times on ``loop``."""
+
+    async def drive(n: int) -> float:
+        start = perf_counter()
+        for _ in range(n):
+            await step()
+        return perf_counter() - start
+
+    return lambda n: loop.run_until_complete(drive(n))
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,16 @@ from typing import Any
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from benchmarks._harness import Case, Mode, Report, Row, Runner, measure
+from benchmarks._harness import (
+    Case,
+    Mode,
+    Report,
+    Row,
+    Runner,
+    async_loop_runner,
+    loop_runner,
+    measure,
+)
 
 SECTION = "frameworks"
 ADDED_LIMIT_NS = 10_000.0
@@ -81,26 +90,6 @@ def _instrumentors(*classes: type) -> tuple[Callable[[], None], Callable[[], Non
 
 def _nothing() -> None:
     return None
-
-
-def _async_loop(loop: asyncio.AbstractEventLoop, step: Callable[[], Any]) -> Runner:
-    async def drive(n: int) -> float:
-        start = perf_counter()
-        for _ in range(n):
-            await step()
-        return perf_counter() - start
-
-    return lambda n: loop.run_until_complete(drive(n))
-
-
-def _sync_loop(step: Callable[[], Any]) -> Runner:
-    def drive(n: int) -> float:
-        start = perf_counter()
-        for _ in range(n):
-            step()
-        return perf_counter() - start
-
-    return drive
 
 
 def _cases(prefix: str, runs: dict[str, Runner], own_label: str) -> list[Case]:
@@ -155,7 +144,7 @@ def _pydantic_ai(mode: Mode, report: Report) -> None:
     agent = Agent(FunctionModel(lambda m, i: ModelResponse(parts=[TextPart("ok")])), name="b")
     own = InstrumentationSettings(tracer_provider=TracerProvider(), meter_provider=_provider)
     on, off = _instrumentors(integration.PydanticAIInstrumentor)
-    run = _async_loop(loop, lambda: agent.run("hi"))
+    run = async_loop_runner(loop, lambda: agent.run("hi"))
 
     def own_on() -> None:
         agent.instrument = own
@@ -190,19 +179,19 @@ def _pydantic_ai(mode: Mode, report: Report) -> None:
     measure(
         SECTION,
         [
-            Case(f"{prefix}: {HOOKS_BARE}", _async_loop(loop, lambda: one_run(bare))),
+            Case(f"{prefix}: {HOOKS_BARE}", async_loop_runner(loop, lambda: one_run(bare))),
             Case(
                 f"{prefix}: {HOOKS_ON}",
-                _async_loop(loop, lambda: one_run(wrapped)),
+                async_loop_runner(loop, lambda: one_run(wrapped)),
                 f"{prefix}: {HOOKS_BARE}",
             ),
             Case(
                 f"{prefix}: {TOOL_BARE}",
-                _async_loop(loop, lambda: bare.call_tool("t", None, None, None)),
+                async_loop_runner(loop, lambda: bare.call_tool("t", None, None, None)),
             ),
             Case(
                 f"{prefix}: {TOOL_ON}",
-                _async_loop(loop, lambda: wrapped.call_tool("t", None, None, None)),
+                async_loop_runner(loop, lambda: wrapped.call_tool("t", None, None, None)),
                 f"{prefix}: {TOOL_BARE}",
             ),
         ],
@@ -239,11 +228,11 @@ def _openai_agents(mode: Mode, report: Report) -> None:
     agent = Agent(name="b", model=Forever([]))
     traced, untraced = RunConfig(), RunConfig(tracing_disabled=True)
     on, off = _instrumentors(integration.OpenAIAgentsInstrumentor)
-    run = _async_loop(loop, lambda: Runner.run(agent, "hi", run_config=traced))
+    run = async_loop_runner(loop, lambda: Runner.run(agent, "hi", run_config=traced))
     runs = {
         BARE: run,
         ON: _switched(on, off, run),
-        OWN: _async_loop(loop, lambda: Runner.run(agent, "hi", run_config=untraced)),
+        OWN: async_loop_runner(loop, lambda: Runner.run(agent, "hi", run_config=untraced)),
     }
     cases = _cases(prefix, runs, "its tracing layer: this row has it OFF")
     measure(SECTION, cases, mode, report)
@@ -297,7 +286,7 @@ def _openai_agents(mode: Mode, report: Report) -> None:
             for method, obj in bound:
                 method(obj)
 
-        return _sync_loop(step)
+        return loop_runner(step)
 
     processor = integration.PROCESSOR
     enabled = processor.enabled
@@ -390,7 +379,7 @@ def _langgraph(mode: Mode, report: Report) -> None:
         bridge_var.reset(tokens.pop())
 
     on, off = _instrumentors(integration.LangGraphInstrumentor, integration.LangChainInstrumentor)
-    run = _sync_loop(lambda: graph.invoke(question))
+    run = loop_runner(lambda: graph.invoke(question))
     runs = {BARE: run, ON: _switched(on, off, run), OWN: _switched(bridge_on, bridge_off, run)}
     measure(SECTION, _cases(prefix, runs, "a callback handler recording OTel"), mode, report)
 
@@ -418,15 +407,17 @@ def _langgraph(mode: Mode, report: Report) -> None:
     measure(
         SECTION,
         [
-            Case(f"{prefix}: {HOOKS_BARE}", _sync_loop(lambda: bare.invoke(1))),
+            Case(f"{prefix}: {HOOKS_BARE}", loop_runner(lambda: bare.invoke(1))),
             Case(
                 f"{prefix}: {HOOKS_ON}",
-                _sync_loop(lambda: wrapped.invoke(1)),
+                loop_runner(lambda: wrapped.invoke(1)),
                 f"{prefix}: {HOOKS_BARE}",
             ),
-            Case(f"{prefix}: {TOOL_BARE}", _sync_loop(lambda: bare.run(1))),
+            Case(f"{prefix}: {TOOL_BARE}", loop_runner(lambda: bare.run(1))),
             Case(
-                f"{prefix}: {TOOL_ON}", _sync_loop(lambda: wrapped.run(1)), f"{prefix}: {TOOL_BARE}"
+                f"{prefix}: {TOOL_ON}",
+                loop_runner(lambda: wrapped.run(1)),
+                f"{prefix}: {TOOL_BARE}",
             ),
         ],
         mode,
@@ -459,8 +450,8 @@ def _base(mode: Mode, report: Report) -> None:
     measure(
         SECTION,
         [
-            Case("base: start_run + Run.finish, an agent run", _sync_loop(agent_run)),
-            Case("base: start_run + Run.finish, a tool run", _sync_loop(tool_run)),
+            Case("base: start_run + Run.finish, an agent run", loop_runner(agent_run)),
+            Case("base: start_run + Run.finish, a tool run", loop_runner(tool_run)),
         ],
         mode,
         report,

@@ -33,7 +33,16 @@ from typing import Any
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from benchmarks._harness import Case, Mode, Report, Row, Runner, measure
+from benchmarks._harness import (
+    Case,
+    Mode,
+    Report,
+    Row,
+    Runner,
+    async_loop_runner,
+    loop_runner,
+    measure,
+)
 
 SECTION = "frameworks_b"
 ADDED_LIMIT_NS = 10_000.0
@@ -47,26 +56,6 @@ TOOL_BARE = "one tool call's hook point, nothing attached"
 TOOL_ON = "one tool call's hook point, agentstat"
 
 _provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-
-
-def _loop(step: Callable[[], Any]) -> Runner:
-    def drive(n: int) -> float:
-        start = perf_counter()
-        for _ in range(n):
-            step()
-        return perf_counter() - start
-
-    return drive
-
-
-def _async_loop(loop: asyncio.AbstractEventLoop, step: Callable[[], Any]) -> Runner:
-    async def drive(n: int) -> float:
-        start = perf_counter()
-        for _ in range(n):
-            await step()
-        return perf_counter() - start
-
-    return lambda n: loop.run_until_complete(drive(n))
 
 
 def _switched(instrumentor: Any, body: Runner) -> Runner:
@@ -154,7 +143,9 @@ def _crewai(mode: Mode, report: Report) -> None:
         crewai_event_bus.flush()
 
     instrumentor = CrewAIInstrumentor()
-    _whole(prefix, mode, report, _loop(kickoff), _switched(instrumentor, _loop(kickoff)))
+    _whole(
+        prefix, mode, report, loop_runner(kickoff), _switched(instrumentor, loop_runner(kickoff))
+    )
 
     # The listener calls of one run, with the events CrewAI emits for it.
     events: list[tuple[type, Any]] = []
@@ -190,8 +181,8 @@ def _crewai(mode: Mode, report: Report) -> None:
             prefix,
             mode,
             report,
-            (_loop(replay(nothing)), _loop(replay(calls))),
-            (_loop(replay(tool_nothing)), _loop(replay(tool_calls))),
+            (loop_runner(replay(nothing)), loop_runner(replay(calls))),
+            (loop_runner(replay(tool_nothing)), loop_runner(replay(tool_calls))),
         )
     finally:
         instrumentor.uninstrument()
@@ -214,7 +205,7 @@ def _smolagents(mode: Mode, report: Report) -> None:
     prefix = "smolagents"
     agent = fakes.agent("bench")
     instrumentor = integration.SmolagentsInstrumentor()
-    run = _loop(lambda: agent.run("add 1 and 2"))
+    run = loop_runner(lambda: agent.run("add 1 and 2"))
     _whole(prefix, mode, report, run, _switched(instrumentor, run))
 
     class Stand:
@@ -236,8 +227,11 @@ def _smolagents(mode: Mode, report: Report) -> None:
         prefix,
         mode,
         report,
-        (_loop(lambda: list(bare._run_stream())), _loop(lambda: list(wrapped._run_stream()))),
-        (_loop(bare), _loop(wrapped)),
+        (
+            loop_runner(lambda: list(bare._run_stream())),
+            loop_runner(lambda: list(wrapped._run_stream())),
+        ),
+        (loop_runner(bare), loop_runner(wrapped)),
     )
     _judge(prefix, report)
 
@@ -256,7 +250,7 @@ def _llama_index(mode: Mode, report: Report) -> None:
     loop = asyncio.new_event_loop()
     agent = fakes.calculator()
     instrumentor = integration.LlamaIndexInstrumentor()
-    run = _async_loop(loop, lambda: agent.run("add 1 and 2"))
+    run = async_loop_runner(loop, lambda: agent.run("add 1 and 2"))
     _whole(prefix, mode, report, run, _switched(instrumentor, run))
 
     class Handler:
@@ -297,8 +291,8 @@ def _llama_index(mode: Mode, report: Report) -> None:
         prefix,
         mode,
         report,
-        (_async_loop(loop, one_run(bare)), _async_loop(loop, one_run(wrapped))),
-        (_async_loop(loop, bare.acall), _async_loop(loop, wrapped.acall)),
+        (async_loop_runner(loop, one_run(bare)), async_loop_runner(loop, one_run(wrapped))),
+        (async_loop_runner(loop, bare.acall), async_loop_runner(loop, wrapped.acall)),
     )
     loop.close()
     _judge(prefix, report)
@@ -321,7 +315,7 @@ def _span_bridge(mode: Mode, report: Report) -> None:
     def spans(provider: TracerProvider, genai: bool) -> Runner:
         tracer = provider.get_tracer("bench")
         name, attrs = ("invoke_agent bench", attributes) if genai else ("GET /", None)
-        return _loop(lambda: tracer.start_span(name, attributes=attrs).end())
+        return loop_runner(lambda: tracer.start_span(name, attributes=attrs).end())
 
     try:
         measure(
@@ -386,11 +380,11 @@ def _base(mode: Mode, report: Report) -> None:
         [
             Case(
                 "integration base: perf_counter() twice",
-                _loop(lambda: perf_counter() - perf_counter()),
+                loop_runner(lambda: perf_counter() - perf_counter()),
             ),
             Case(
                 "integration base: start_run + finish",
-                _loop(one_run),
+                loop_runner(one_run),
                 "integration base: perf_counter() twice",
             ),
         ],

@@ -124,14 +124,15 @@ def run_instrumented_app(
     """Run ``app_dir/app.py DONE`` under the real opentelemetry-instrument until it writes
     DONE; return its /metrics samples (keyed by name and labels, empty and otel_scope
     labels dropped: an absent label and an empty one are the same series to Prometheus)
-    and the addresses the endpoint listened on."""
+    and the addresses the endpoint listened on. ``done_timeout`` leaves room for
+    frameworks that take seconds to import on a loaded machine (CrewAI: 6-12 s)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     done, log = app_dir / "done", app_dir / "app.log"
     args = [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "app.py", str(done)]
     with running(args, env=env, cwd=app_dir, log=log) as proc:
         url = f"http://{LOOPBACK}:{port}/metrics"
-        wait_http(url, timeout=30, proc=proc, log=log)
+        wait_http(url, timeout=max(30.0, done_timeout / 2), proc=proc, log=log)
         deadline = time.monotonic() + done_timeout
         while not done.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -4,7 +4,6 @@ by the names an integration records, and run an app under opentelemetry-instrume
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,17 +11,7 @@ from typing import Any
 
 from agentstat import semconv
 from agentstat.testing import sample
-from tests.helpers import (
-    BIN,
-    LOOPBACK,
-    Samples,
-    clean_env,
-    free_port,
-    running,
-    wait_http,
-)
-
-APPS = Path(__file__).resolve().parent.parent / "apps"
+from tests.helpers import APPS, Samples, clean_env, free_port, run_instrumented_app
 
 
 def agent(name: str, error: str = "", field: str = "count") -> float:
@@ -73,32 +62,7 @@ def run_app(app: str, tmp_path: Path, **env: str) -> Samples:
         CREWAI_TRACING_ENABLED="false",
         **env,
     )
-    return _scrape_when_done(app_dir, environment, port)
-
-
-def _scrape_when_done(app_dir: Path, env: dict[str, str], port: int) -> Samples:
-    """tests.helpers.run_instrumented_app with room for frameworks that take seconds to
-    import (CrewAI: 6-12 s on a loaded 2-core machine): wait up to 120 s for DONE."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    done, log = app_dir / "done", app_dir / "app.log"
-    args = [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "app.py", str(done)]
-    with running(args, env=env, cwd=app_dir, log=log) as proc:
-        url = f"http://{LOOPBACK}:{port}/metrics"
-        wait_http(url, timeout=60, proc=proc, log=log)
-        deadline = time.monotonic() + 120
-        while not done.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert done.exists(), log.read_text()
-        page = wait_http(url, proc=proc, log=log)
-    samples: Samples = {}
-    for family in text_string_to_metric_families(page):
-        for sample_ in family.samples:
-            labels = {
-                k: v for k, v in sample_.labels.items() if v and not k.startswith("otel_scope")
-            }
-            samples[(sample_.name, frozenset(labels.items()))] = sample_.value
-    return samples
+    return run_instrumented_app(app_dir, environment, port, done_timeout=120)[0]
 
 
 def series(

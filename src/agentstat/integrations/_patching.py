@@ -5,7 +5,8 @@ A target is ``(module, class, attribute, wrapper)``; the wrapper is a wrapt wrap
 :func:`wrap_all` replaced: a ``__wrapped__`` test cannot tell a wrapt proxy from a
 framework method that ``functools.wraps`` decorated (``@asynccontextmanager``).
 :class:`WrappingInstrumentor` is an integration made of such targets only;
-:func:`call` and :func:`acall` time one plain or async call as one run.
+:func:`call`, :func:`acall` and :func:`await_in_run` time one plain or async call as
+one run.
 """
 
 from __future__ import annotations
@@ -76,6 +77,22 @@ async def acall(run: Run | None, wrapped: Any, args: tuple, kwargs: dict) -> Any
         return await wrapped(*args, **kwargs)
     try:
         result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        run.finish(exc)
+        raise
+    run.finish()
+    return result
+
+
+async def await_in_run(start: Callable[[], Run | None], coroutine: Any) -> Any:
+    """Await ``coroutine`` (made by the caller, so its arguments bound at call time, as
+    unwrapped) as the run ``start()`` opens at the first ``await``: a coroutine never
+    awaited opens nothing. An exception is recorded and re-raised unchanged."""
+    run = start()
+    if run is None:
+        return await coroutine
+    try:
+        result = await coroutine
     except BaseException as exc:
         run.finish(exc)
         raise

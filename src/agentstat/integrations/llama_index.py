@@ -58,7 +58,7 @@ from agentstat import semconv
 from agentstat.instrumentation import _wrappers
 from agentstat.instrumentation.recording import record
 from agentstat.integrations._base import FrameworkInstrumentor, Run, current_agent_name, start_run
-from agentstat.integrations._calls import await_in_run, call_in_run
+from agentstat.integrations._patching import await_in_run, call
 
 __all__ = ["LlamaIndexInstrumentor"]
 
@@ -220,7 +220,7 @@ def _tool_run(tool: Any) -> Run | None:
 
 
 def _tool_call(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    return call_in_run(_tool_run(instance), wrapped, args, kwargs)
+    return call(_tool_run(instance), wrapped, args, kwargs)
 
 
 def _tool_acall(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:

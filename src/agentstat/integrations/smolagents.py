@@ -52,7 +52,7 @@ from agentstat.integrations._base import (
     current_agent_name,
     start_run,
 )
-from agentstat.integrations._calls import call_in_run
+from agentstat.integrations._patching import call
 
 __all__ = ["SmolagentsInstrumentor"]
 
@@ -126,7 +126,7 @@ def _timed_steps(steps: Generator[Any, Any, Any], agent: Any) -> Generator[Any, 
 
 def _tool_call(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     run = _start(semconv.TOOL, instance, agent_name=current_agent_name(), tool_type=TOOL_TYPE)
-    return call_in_run(run, wrapped, args, kwargs)
+    return call(run, wrapped, args, kwargs)
 
 
 def _timeout(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
