@@ -35,6 +35,15 @@ from typing import Any
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
+from benchmarks._frameworks import (
+    BARE,
+    HOOKS_BARE,
+    HOOKS_ON,
+    ON,
+    TOOL_BARE,
+    TOOL_ON,
+    judge,
+)
 from benchmarks._harness import (
     Case,
     Mode,
@@ -47,16 +56,8 @@ from benchmarks._harness import (
 )
 
 SECTION = "frameworks"
-ADDED_LIMIT_NS = 10_000.0
-SHARE_LIMIT = 0.01
 
-BARE = "bare run"
-ON = "run, agentstat integration on"
 OWN = "run, framework's own instrumentation"
-HOOKS_BARE = "one run's hook points, nothing attached"
-HOOKS_ON = "one run's hook points, agentstat"
-TOOL_BARE = "one tool call's hook point, nothing attached"
-TOOL_ON = "one tool call's hook point, agentstat"
 
 _provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
 
@@ -98,35 +99,6 @@ def _cases(prefix: str, runs: dict[str, Runner], own_label: str) -> list[Case]:
         Case(f"{prefix}: {ON}", runs[ON], f"{prefix}: {BARE}"),
         Case(f"{prefix}: {OWN} ({own_label})", runs[OWN], f"{prefix}: {BARE}"),
     ]
-
-
-def _judge(prefix: str, report: Report) -> None:
-    """Targets: hooks' added cost per run ≤ 10 µs and ≤ 1 % of the bare run."""
-    bare_run = report.find(SECTION, f"{prefix}: {BARE}").value
-    whole = report.find(SECTION, f"{prefix}: {ON}").value - bare_run
-    added = (
-        report.find(SECTION, f"{prefix}: {HOOKS_ON}").value
-        - report.find(SECTION, f"{prefix}: {HOOKS_BARE}").value
-    )
-    tool = (
-        report.find(SECTION, f"{prefix}: {TOOL_ON}").value
-        - report.find(SECTION, f"{prefix}: {TOOL_BARE}").value
-    )
-    share = added / bare_run
-    report.add(Row(SECTION, f"{prefix}: added per run (hooks)", added, "ns/op"))
-    report.add(Row(SECTION, f"{prefix}: added per tool call (hooks)", tool, "ns/op"))
-    report.add(Row(SECTION, f"{prefix}: whole-run difference", whole, "ns/op", note="noise-bound"))
-    report.target(
-        SECTION,
-        f"{prefix}: added cost per run",
-        f"{added / 1e3:.2f} µs = {share * 100:.3f} % of a {bare_run / 1e6:.2f} ms run",
-        "≤ 10 µs and ≤ 1 %",
-        added <= ADDED_LIMIT_NS and share <= SHARE_LIMIT,
-        f"+{tool / 1e3:.2f} µs per tool call; whole runs differ by {whole / 1e3:+.0f} µs",
-    )
-
-
-# ----------------------------------------------------------------------------- pydantic-ai
 
 
 def _pydantic_ai(mode: Mode, report: Report) -> None:
@@ -199,7 +171,7 @@ def _pydantic_ai(mode: Mode, report: Report) -> None:
         report,
     )
     loop.close()
-    _judge(prefix, report)
+    judge(SECTION, prefix, report)
 
 
 # --------------------------------------------------------------------------- openai-agents
@@ -310,7 +282,7 @@ def _openai_agents(mode: Mode, report: Report) -> None:
     finally:
         processor.enabled = enabled
     loop.close()
-    _judge(prefix, report)
+    judge(SECTION, prefix, report)
     report.find(SECTION, f"{prefix}: {HOOKS_ON}").note = f"{len(run_hooks)} callbacks"
 
 
@@ -423,7 +395,7 @@ def _langgraph(mode: Mode, report: Report) -> None:
         mode,
         report,
     )
-    _judge(prefix, report)
+    judge(SECTION, prefix, report)
 
 
 FRAMEWORKS: tuple[tuple[str, str, Callable[[Mode, Report], None]], ...] = (

@@ -33,6 +33,16 @@ from typing import Any
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
+from benchmarks._frameworks import (
+    ADDED_LIMIT_NS,
+    BARE,
+    HOOKS_BARE,
+    HOOKS_ON,
+    ON,
+    TOOL_BARE,
+    TOOL_ON,
+    judge,
+)
 from benchmarks._harness import (
     Case,
     Mode,
@@ -45,15 +55,7 @@ from benchmarks._harness import (
 )
 
 SECTION = "frameworks_b"
-ADDED_LIMIT_NS = 10_000.0
-SHARE_LIMIT = 0.01
 
-BARE = "bare run"
-ON = "run, agentstat integration on"
-HOOKS_BARE = "one run's hook points, nothing attached"
-HOOKS_ON = "one run's hook points, agentstat"
-TOOL_BARE = "one tool call's hook point, nothing attached"
-TOOL_ON = "one tool call's hook point, agentstat"
 
 _provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
 
@@ -90,30 +92,6 @@ def _whole(prefix: str, mode: Mode, report: Report, bare: Runner, on: Runner) ->
         [Case(f"{prefix}: {BARE}", bare), Case(f"{prefix}: {ON}", on, f"{prefix}: {BARE}")],
         mode,
         report,
-    )
-
-
-def _judge(prefix: str, report: Report) -> None:
-    """Targets: hooks' added cost per run ≤ 10 µs and ≤ 1 % of the bare run."""
-
-    def value(name: str) -> float:
-        return report.find(SECTION, f"{prefix}: {name}").value
-
-    bare_run = value(BARE)
-    whole = value(ON) - bare_run
-    added = value(HOOKS_ON) - value(HOOKS_BARE)
-    tool = value(TOOL_ON) - value(TOOL_BARE)
-    share = added / bare_run
-    report.add(Row(SECTION, f"{prefix}: added per run (hooks)", added, "ns/op"))
-    report.add(Row(SECTION, f"{prefix}: added per tool call (hooks)", tool, "ns/op"))
-    report.add(Row(SECTION, f"{prefix}: whole-run difference", whole, "ns/op", note="noise-bound"))
-    report.target(
-        SECTION,
-        f"{prefix}: added cost per run",
-        f"{added / 1e3:.2f} µs = {share * 100:.3f} % of a {bare_run / 1e6:.2f} ms run",
-        "≤ 10 µs and ≤ 1 %",
-        added <= ADDED_LIMIT_NS and share <= SHARE_LIMIT,
-        f"+{tool / 1e3:.2f} µs per tool call; whole runs differ by {whole / 1e3:+.0f} µs",
     )
 
 
@@ -189,7 +167,7 @@ def _crewai(mode: Mode, report: Report) -> None:
     report.add(
         Row(SECTION, f"{prefix}: events per run", float(len(events)), "", note="listener calls")
     )
-    _judge(prefix, report)
+    judge(SECTION, prefix, report)
 
 
 # ------------------------------------------------------------------------------ smolagents
@@ -233,7 +211,7 @@ def _smolagents(mode: Mode, report: Report) -> None:
         ),
         (loop_runner(bare), loop_runner(wrapped)),
     )
-    _judge(prefix, report)
+    judge(SECTION, prefix, report)
 
 
 # ------------------------------------------------------------------------------ LlamaIndex
@@ -295,7 +273,7 @@ def _llama_index(mode: Mode, report: Report) -> None:
         (async_loop_runner(loop, bare.acall), async_loop_runner(loop, wrapped.acall)),
     )
     loop.close()
-    _judge(prefix, report)
+    judge(SECTION, prefix, report)
 
 
 # ----------------------------------------------------------------------- GenAI span bridge
