@@ -312,16 +312,22 @@ class FrameworkInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         try:
             installed = importlib.metadata.version(self.distribution)
         except importlib.metadata.PackageNotFoundError:
-            installed = None
-        try:
-            ok = installed is not None and SpecifierSet(self.supported).contains(
-                installed, prereleases=True
+            # The module imported under the framework's name is not the framework (a
+            # user's own top-level ``agents`` module, say): nothing to say, nothing to do.
+            _logger.debug(
+                "agentstat: %s was imported but %s is not installed; %s stays off",
+                self.framework,
+                self.distribution,
+                type(self).__name__,
             )
+            return False
+        try:
+            ok = SpecifierSet(self.supported).contains(installed, prereleases=True)
         except InvalidSpecifier:
             ok = False
         if not ok and not self._refused:
             type(self)._refused = True
-            found = f"{installed} is installed" if installed else "its version cannot be read"
+            found = f"{installed} is installed"
             _logger.warning(
                 "agentstat: %s supports %s %s, but %s; %s stays off",
                 type(self).__name__,
