@@ -230,5 +230,12 @@ class Caps:
             self._caps.clear()
             self._limits = None
 
+    def after_fork_in_child(self) -> None:
+        """New locks in a forked child (another thread may have held one at the fork);
+        admitted values stay, so labels keep their meaning."""
+        self._lock = threading.Lock()
+        for cap in self._caps.values():
+            cap._lock = threading.Lock()
+
 
 CAPS = Caps()

@@ -107,7 +107,6 @@ class AgentstatInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Records agent/tool durations and cache/balancer/retry counts as OTel metrics."""
 
     _patcher: Patcher | None = None
-    _runtime_stoppers: list[Any]
     _producers: list[Any]
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -116,7 +115,6 @@ class AgentstatInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         config = _config_from_kwargs(kwargs)
         strict = bool(kwargs.get("strict", config.strict))
-        self._runtime_stoppers = []
         self._producers = []
         self.bind_meter_provider(kwargs.get("meter_provider") or metrics.get_meter_provider())
 
@@ -146,20 +144,14 @@ class AgentstatInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def bind_meter_provider(self, meter_provider: Any) -> None:
         """Export agentstat's metrics through ``meter_provider`` too (idempotent per provider)."""
-        from agentstat._metrics import counts as _runtime_metrics
-
         producer = _bridge.attach(meter_provider)
         if producer is not None:
             self._producers.append(producer)
-        meter = metrics.get_meter("agentstat", __version__, meter_provider)
-        self._runtime_stoppers.append(_runtime_metrics.install(meter))
 
     def _unbind(self) -> None:
         for producer in self._producers:
             producer.enabled = False
-        for stop in self._runtime_stoppers:
-            stop()
-        self._producers, self._runtime_stoppers = [], []
+        self._producers = []
         _wrappers.set_tracer(None)
 
     def _uninstrument(self, **kwargs: Any) -> None:
