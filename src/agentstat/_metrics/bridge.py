@@ -67,6 +67,13 @@ def serve_all_processes(reader: MetricReader) -> None:
     _all_process_readers.add(reader)
 
 
+def global_meter_provider_is_set() -> bool:
+    """Whether a real global MeterProvider is set (setting another only warns)."""
+    from opentelemetry import metrics
+
+    return type(metrics.get_meter_provider()).__name__ != "ProxyMeterProvider"
+
+
 def _temporality(reader: Any, instrument: str) -> AggregationTemporality:
     try:
         for cls, value in reader._instrument_class_temporality.items():

@@ -1,0 +1,312 @@
+"""One ``/metrics`` for every process of a server: the multi-process storage.
+
+Recording stays in each process's memory (the hot path is the same with or without
+this module). What changes is where the serving process's endpoint reads from:
+
+- The process that serves ``/metrics`` (the *server*: under ``opentelemetry-instrument``
+  the first instrumented process, e.g. gunicorn's or uvicorn's supervisor) creates a
+  private directory (``mkdtemp``, mode 0700) and names it in ``AGENTSTAT_MULTIPROCESS_DIR``,
+  which forked and spawned children inherit. The directory is this server's alone: two
+  servers on one host never share or wipe each other's state. The server removes it at
+  exit; directories of servers that died without exiting are swept by the next one.
+- Every other process of the server (a *member*: forked workers, spawned workers, pool
+  processes) writes a snapshot of its memory to its own file there, from a daemon thread
+  at most once a second when something changed, and at exit: ``atexit``, threading's exit
+  hook (multiprocessing's forked children leave through ``os._exit``) and SIGTERM where
+  nothing else handles it (pool workers ended by ``with Pool(...)``). A SIGKILLed member
+  loses at most its last second.
+- At each scrape the server adds its own memory and every file: counters and
+  histograms over all processes, live and exited (exited ones are folded into one
+  ``retired`` file, so they never go down); gauges only from live processes, each with
+  its ``process.pid``. A forked child starts from zero (:mod:`agentstat._metrics.store`),
+  so nothing is counted twice, and a replacement worker adds from zero.
+- A process started some other way joins by having ``AGENTSTAT_MULTIPROCESS_DIR`` set
+  when it imports agentstat. If no live server owns the directory, the first process
+  that starts an endpoint serves it, and the files of processes that died before it
+  (an earlier run) are removed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import marshal
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import uuid
+from typing import Any
+
+from agentstat._metrics import store
+from agentstat._metrics.snapshot import Snapshot, merge
+from agentstat.environment_variables import AGENTSTAT_MULTIPROCESS_DIR
+
+_logger = logging.getLogger("agentstat")
+
+#: Seconds between two snapshots of a member (when something changed).
+FLUSH_INTERVAL = 1.0
+_FORMAT = 1
+_PREFIX = "agentstat-mp-"
+_SERVER = "server"
+_RETIRED = "retired.snap"
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _write(path: str, payload: Any) -> None:
+    """Write atomically: a reader sees the old file or the new one, never a part."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(marshal.dumps(payload))
+    os.replace(tmp, path)
+
+
+def _read(path: str) -> Any:
+    try:
+        with open(path, "rb") as f:
+            payload = marshal.loads(f.read())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(payload, tuple) or not payload or payload[0] != _FORMAT:
+        return None
+    return payload
+
+
+def server_pid(directory: str) -> int | None:
+    """The pid of the live process serving ``directory``, if any."""
+    payload = _read(os.path.join(directory, _SERVER))
+    if payload is None:
+        return None
+    pid = payload[1]
+    return pid if isinstance(pid, int) and _alive(pid) else None
+
+
+class MultiProcess:
+    """The storage of one process that belongs to a multi-process directory."""
+
+    def __init__(self, directory: str, *, serving: bool) -> None:
+        self.directory = directory
+        self.serving = serving
+        self._lock = threading.Lock()
+
+    @property
+    def start_time_unix_nano(self) -> int:
+        return store.STORE.start_time_unix_nano
+
+    def collect(self, *, all_processes: bool) -> Snapshot:
+        own = store.local_snapshot()
+        if not all_processes:
+            return own
+        with self._lock:
+            parts = self._read_all()
+        return merge([(str(os.getpid()), own, True), *parts], own.bounds)
+
+    def _read_all(self) -> list[tuple[str, Snapshot, bool]]:
+        """Every member's snapshot; exited members' files folded into the retired one."""
+        retired_path = os.path.join(self.directory, _RETIRED)
+        payload = _read(retired_path)
+        folded: set[str] = set(payload[1]) if payload else set()
+        retired = Snapshot.from_builtin(payload[2]) if payload else Snapshot()
+        live: list[tuple[str, Snapshot, bool]] = []
+        dead: list[tuple[str, Snapshot]] = []
+        try:
+            names = sorted(os.listdir(self.directory))
+        except OSError:
+            return []
+        for name in names:
+            if not name.endswith(".snap") or name == _RETIRED or name in folded:
+                continue
+            part = _read(os.path.join(self.directory, name))
+            if part is None:
+                continue
+            pid, snapshot = part[1], Snapshot.from_builtin(part[2])
+            if pid == os.getpid():
+                continue  # this process's own file (it joined before it served)
+            if _alive(pid):
+                live.append((str(pid), snapshot, True))
+            else:
+                dead.append((name, snapshot))
+        if dead:
+            parts = [("retired", retired, False)]
+            parts += [(name, snapshot, False) for name, snapshot in dead]
+            retired = merge(parts, retired.bounds)
+            folded |= {name for name, _ in dead}
+            try:
+                _write(retired_path, (_FORMAT, sorted(folded), retired.to_builtin()))
+                for name, _ in dead:
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(self.directory, name))
+                folded = {n for n in folded if os.path.exists(os.path.join(self.directory, n))}
+            except OSError:
+                _logger.warning("agentstat: could not compact %s", self.directory, exc_info=True)
+        return [("retired", retired, False), *live]
+
+
+class _Writer:
+    """A member's snapshot file, rewritten by a daemon thread when something changed."""
+
+    def __init__(self, directory: str) -> None:
+        self.pid = os.getpid()
+        self.path = os.path.join(directory, f"p-{self.pid}-{uuid.uuid4().hex[:8]}.snap")
+        self._last: Any = None
+        self._lock = threading.RLock()
+        self._stopped = threading.Event()
+        self._failed = False
+        self._thread = threading.Thread(target=self._run, name="agentstat-snapshot", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(FLUSH_INTERVAL):
+            self.flush()
+
+    def flush(self) -> None:
+        if os.getpid() != self.pid:
+            return  # an inherited hook in a forked child: the child has its own writer
+        with self._lock:
+            try:
+                snapshot = store.local_snapshot()
+                data = snapshot.to_builtin()
+                if data == self._last or (self._last is None and snapshot.is_empty()):
+                    return
+                _write(self.path, (_FORMAT, self.pid, data))
+                self._last = data
+            except Exception:
+                if not self._failed:
+                    self._failed = True
+                    _logger.warning(
+                        "agentstat: could not write %s (reported once)", self.path, exc_info=True
+                    )
+
+    def stop(self, *, remove: bool = False) -> None:
+        self._stopped.set()
+        if remove and os.getpid() == self.pid:
+            with self._lock, contextlib.suppress(OSError):
+                os.unlink(self.path)
+
+
+_writer: _Writer | None = None
+_directory: str | None = None
+_owned: tuple[int, str] | None = None  # (pid, directory) this process created
+
+
+def directory() -> str | None:
+    """The multi-process directory this process belongs to, if any."""
+    return _directory
+
+
+def create() -> str:
+    """Create this server's private directory and export it to children."""
+    global _owned
+    _sweep()
+    path = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")
+    os.environ[AGENTSTAT_MULTIPROCESS_DIR] = path
+    _owned = (os.getpid(), path)
+    atexit.register(_remove_owned)
+    return path
+
+
+def _remove_owned() -> None:
+    if _owned is not None and _owned[0] == os.getpid():
+        shutil.rmtree(_owned[1], ignore_errors=True)
+
+
+def _sweep() -> None:
+    """Remove directories of servers (of this user) that died without cleaning up."""
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(_PREFIX):
+            continue
+        pid = name[len(_PREFIX) :].split("-", 1)[0]
+        path = os.path.join(base, name)
+        with contextlib.suppress(OSError, ValueError):
+            if os.stat(path).st_uid == os.getuid() and not _alive(int(pid)):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def serve(path: str, host: str, port: int) -> MultiProcess:
+    """Make this process the server of ``path``: its endpoint adds every member's file."""
+    global _directory, _writer
+    if _writer is not None:
+        _writer.stop(remove=True)
+        _writer = None
+    if server_pid(path) is None:  # a new run: what dead processes left is stale
+        for name in os.listdir(path):
+            pid = name.split("-")[1] if name.startswith("p-") else ""
+            if name == _RETIRED or (pid.isdigit() and not _alive(int(pid))):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(path, name))
+    _write(os.path.join(path, _SERVER), (_FORMAT, os.getpid(), host, port, time.time_ns()))
+    _directory = path
+    chosen = MultiProcess(path, serving=True)
+    store.use(chosen)
+    return chosen
+
+
+def join(path: str) -> None:
+    """Make this process a member of ``path``: its values reach the server's page."""
+    global _directory, _writer
+    if _writer is not None and _writer.pid == os.getpid() and _directory == path:
+        return
+    _directory = path
+    store.use(MultiProcess(path, serving=False))
+    writer = _writer = _Writer(path)
+    atexit.register(writer.flush)
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:  # multiprocessing's forked children exit with os._exit
+        with contextlib.suppress(Exception):
+            register(writer.flush)
+    _flush_on_sigterm(writer)
+
+
+def _flush_on_sigterm(writer: _Writer) -> None:
+    """Where SIGTERM would kill at once (no handler), flush first, then die the same way."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            writer.flush()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except (ValueError, OSError):
+        pass
+
+
+def join_from_environment() -> None:
+    """Join the directory named by ``AGENTSTAT_MULTIPROCESS_DIR``, if any and not yet."""
+    path = os.environ.get(AGENTSTAT_MULTIPROCESS_DIR, "").strip()
+    if path and _directory is None and os.path.isdir(path):
+        join(path)
+
+
+def _after_fork_in_child() -> None:
+    global _owned, _writer
+    _owned = None
+    _writer = None
+    if _directory is not None:
+        join(_directory)
+
+
+store.on_fork_in_child(_after_fork_in_child)
