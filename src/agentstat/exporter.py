@@ -28,6 +28,7 @@ started from this one too, as the endpoint under opentelemetry-instrument does.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -96,10 +97,8 @@ def _registry_of_its_own() -> CollectorRegistry:
     """A fresh registry with the process, platform and GC collectors the global one has."""
     registry = CollectorRegistry()
     for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
-        try:
+        with contextlib.suppress(ValueError):  # a collector already registered
             registry.register(collector)
-        except ValueError:
-            pass
     return registry
 
 
@@ -233,8 +232,7 @@ class AutoEndpointReader(PrometheusMetricReader):
         port, reason = parse_port(raw)
         if port is None:
             _startup_problem(
-                f"agentstat: {PORT_VARIABLE}={raw!r} {reason}; "
-                "metrics are recorded but not served"
+                f"agentstat: {PORT_VARIABLE}={raw!r} {reason}; metrics are recorded but not served"
             )
             return
         if _serves_elsewhere():

@@ -164,35 +164,70 @@ class _Writer:
         self.path = os.path.join(directory, f"p-{self.pid}-{uuid.uuid4().hex[:8]}.snap")
         self._last: Any = None
         self._lock = threading.RLock()
-        self._stopped = threading.Event()
+        self._flushing: int | None = None  # ident of the thread inside flush()
+        self._wake = threading.Event()
+        self._waiting: list[threading.Event] = []
+        self._stopped = False
         self._failed = False
+        self.die_after_flush = False
         self._thread = threading.Thread(target=self._run, name="agentstat-snapshot", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stopped.wait(FLUSH_INTERVAL):
+        while not self._stopped:
+            self._wake.wait(FLUSH_INTERVAL)
+            self._wake.clear()
+            waiting, self._waiting = self._waiting, []
             self.flush()
+            for done in waiting:
+                done.set()
+
+    def flush_soon(self, timeout: float) -> None:
+        """Have the writer thread flush now; wait at most ``timeout`` seconds.
+
+        For a signal handler: it runs between two bytecodes of the main thread, which
+        may hold a lock a snapshot needs (inside ``observe``), so it must not snapshot
+        itself."""
+        if not self._thread.is_alive():
+            return
+        done = threading.Event()
+        self._waiting.append(done)
+        self._wake.set()
+        done.wait(timeout)
+
+    def in_flush_here(self) -> bool:
+        return self._flushing == threading.get_ident()
 
     def flush(self) -> None:
         if os.getpid() != self.pid:
             return  # an inherited hook in a forked child: the child has its own writer
         with self._lock:
+            self._flushing = threading.get_ident()
             try:
-                snapshot = store.local_snapshot()
-                data = snapshot.to_builtin()
-                if data == self._last or (self._last is None and snapshot.is_empty()):
-                    return
-                _write(self.path, (_FORMAT, self.pid, data))
-                self._last = data
-            except Exception:
-                if not self._failed:
-                    self._failed = True
-                    _logger.warning(
-                        "agentstat: could not write %s (reported once)", self.path, exc_info=True
-                    )
+                self._flush()
+            finally:
+                self._flushing = None
+        if self.die_after_flush:
+            _die_of_sigterm()
+
+    def _flush(self) -> None:
+        try:
+            snapshot = store.local_snapshot()
+            data = snapshot.to_builtin()
+            if data == self._last or (self._last is None and snapshot.is_empty()):
+                return
+            _write(self.path, (_FORMAT, self.pid, data))
+            self._last = data
+        except Exception:
+            if not self._failed:
+                self._failed = True
+                _logger.warning(
+                    "agentstat: could not write %s (reported once)", self.path, exc_info=True
+                )
 
     def stop(self, *, remove: bool = False) -> None:
-        self._stopped.set()
+        self._stopped = True
+        self._wake.set()
         if remove and os.getpid() == self.pid:
             with self._lock, contextlib.suppress(OSError):
                 os.unlink(self.path)
@@ -273,24 +308,57 @@ def join(path: str) -> None:
     if register is not None:  # multiprocessing's forked children exit with os._exit
         with contextlib.suppress(Exception):
             register(writer.flush)
-    _flush_on_sigterm(writer)
+    _flush_on_sigterm()
+    _flush_on_celery_child_exit()
 
 
-def _flush_on_sigterm(writer: _Writer) -> None:
-    """Where SIGTERM would kill at once (no handler), flush first, then die the same way."""
+def _die_of_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """Flush this process's snapshot, then die of SIGTERM as if nothing had caught it."""
+    writer = _writer
+    if writer is not None and writer.pid == os.getpid():
+        if writer.in_flush_here():  # SIGTERM interrupted a flush: finish it, then die
+            writer.die_after_flush = True
+            return
+        writer.flush_soon(timeout=2.0)
+    _die_of_sigterm()
+
+
+def _flush_on_sigterm() -> None:
+    """Where SIGTERM would kill at once (no handler of the program's own), flush first."""
     if threading.current_thread() is not threading.main_thread():
         return
+    with contextlib.suppress(ValueError, OSError):
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _on_sigterm):
+            signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _flush_at_exit(*args: Any, **kwargs: Any) -> None:
+    if _writer is not None:
+        _writer.flush()
+
+
+def _flush_on_celery_child_exit() -> None:
+    """Celery's prefork children leave through ``os._exit`` (no atexit): Celery's
+    ``worker_process_shutdown`` signal is their last word."""
+
+    def connect(module: Any) -> None:
+        with contextlib.suppress(Exception):
+            from celery import signals
+
+            signals.worker_process_shutdown.connect(
+                _flush_at_exit, weak=False, dispatch_uid="agentstat-flush"
+            )
+
     try:
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return
+        import wrapt
 
-        def on_sigterm(signum: int, frame: Any) -> None:
-            writer.flush()
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-
-        signal.signal(signal.SIGTERM, on_sigterm)
-    except (ValueError, OSError):
+        wrapt.register_post_import_hook(connect, "celery")
+    except Exception:
         pass
 
 
