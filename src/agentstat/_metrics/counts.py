@@ -19,6 +19,7 @@ the process and sums stay monotonic.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections import deque
@@ -71,6 +72,9 @@ class Counts(Protocol):
 
     Both methods may run on any thread at any time, so they read under the lock the
     object's owner mutates it with (or read plain integers, which the GIL keeps whole).
+    In a forked child, a ``_lock`` attribute (``threading.Lock`` or ``RLock``) of the
+    counts object and of its owner is replaced by a new one: another thread may have
+    held it at the fork.
     """
 
     def counters(self) -> Iterable[Point]:
@@ -214,6 +218,18 @@ class RetryCounts:
         return iter(())
 
 
+_LOCK_TYPES = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
+
+
+def _renew_lock(obj: Any) -> None:
+    """Give ``obj._lock`` (a counts object's, or its owner's: a Cache, a LoadBalancer) a
+    new unheld lock of the same kind, in a forked child."""
+    make = _LOCK_TYPES.get(type(getattr(obj, "_lock", None)))
+    if make is not None:
+        with contextlib.suppress(AttributeError, TypeError):
+            obj._lock = make()
+
+
 class Registry:
     """Every counts object of the process, its owner (weakly) and the retired totals."""
 
@@ -296,10 +312,9 @@ class Registry:
         self._lock = threading.Lock()
         self._dead = deque()
         baseline: dict[tuple[str, tuple[str, ...]], float] = {}
-        for counts, _ in self._live.values():
-            lock = getattr(counts, "_lock", None)
-            if lock is not None:
-                counts._lock = threading.Lock()  # type: ignore[attr-defined]
+        for counts, ref in self._live.values():
+            _renew_lock(counts)
+            _renew_lock(ref() if ref is not None else None)
             for spec, values, value in counts.counters():
                 key = (spec.name, values)
                 baseline[key] = baseline.get(key, 0) - value

@@ -30,6 +30,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
+import hashlib
+import json
 import logging
 import marshal
 import os
@@ -93,6 +96,52 @@ def server_pid(directory: str) -> int | None:
         return None
     pid = payload[1]
     return pid if isinstance(pid, int) and _alive(pid) else None
+
+
+class _Admission:
+    """Cap admission shared through ``<directory>/names-<hash>`` files (one per capped
+    namespace, one JSON string per line, appended under ``flock``): the first ``limit``
+    distinct values any process meets are admitted in every process; later ones are
+    ``_OTHER`` in every process. One lock and read per new value per process."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def __call__(self, key: str, value: str, limit: int) -> tuple[bool, list[str] | None]:
+        digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+        path = os.path.join(self.directory, f"names-{digest}")
+        try:
+            with open(path, "a+", encoding="utf-8") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                f.seek(0)
+                known = [json.loads(line) for line in f.read().splitlines() if line]
+                if value in known:
+                    return True, known if len(known) >= limit else None
+                if len(known) >= limit:
+                    return False, known
+                f.write(json.dumps(value) + "\n")
+                f.flush()
+                known.append(value)
+                return True, known if len(known) >= limit else None
+        except (OSError, ValueError):
+            return True, None  # the directory is gone or unreadable: decide alone
+
+    def publish(self) -> None:
+        """Put what this process admitted before it joined into the shared lists."""
+        from agentstat._metrics.caps import CAPS
+
+        for cap in CAPS.all():
+            if cap.key:
+                for value in cap.admitted():
+                    self(cap.key, value, cap.limit)
+
+
+def _share_admission(path: str) -> None:
+    from agentstat._metrics import caps
+
+    admission = _Admission(path)
+    admission.publish()
+    caps.share_admission(admission)
 
 
 class MultiProcess:
@@ -283,13 +332,18 @@ def serve(path: str, host: str, port: int) -> MultiProcess:
         _writer.stop(remove=True)
         _writer = None
     if server_pid(path) is None:  # a new run: what dead processes left is stale
-        for name in os.listdir(path):
+        names = os.listdir(path)
+        pids = [n.split("-")[1] for n in names if n.startswith("p-") and n.count("-") >= 2]
+        members = any(pid.isdigit() and _alive(int(pid)) for pid in pids)
+        for name in names:
             pid = name.split("-")[1] if name.startswith("p-") else ""
-            if name == _RETIRED or (pid.isdigit() and not _alive(int(pid))):
+            stale = name == _RETIRED or (name.startswith("names-") and not members)
+            if stale or (pid.isdigit() and not _alive(int(pid))):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(path, name))
     _write(os.path.join(path, _SERVER), (_FORMAT, os.getpid(), host, port, time.time_ns()))
     _directory = path
+    _share_admission(path)
     chosen = MultiProcess(path, serving=True)
     store.use(chosen)
     return chosen
@@ -301,6 +355,7 @@ def join(path: str) -> None:
     if _writer is not None and _writer.pid == os.getpid() and _directory == path:
         return
     _directory = path
+    _share_admission(path)
     store.use(MultiProcess(path, serving=False))
     writer = _writer = _Writer(path)
     atexit.register(writer.flush)
@@ -367,6 +422,23 @@ def join_from_environment() -> None:
     path = os.environ.get(AGENTSTAT_MULTIPROCESS_DIR, "").strip()
     if path and _directory is None and os.path.isdir(path):
         join(path)
+
+
+def leave() -> None:
+    """Back to in-process storage, this process alone (tests; a server never needs it)."""
+    global _directory, _writer, _owned
+    from agentstat._metrics import caps
+
+    if _writer is not None:
+        _writer.stop()
+    _writer, _directory = None, None
+    caps.share_admission(None)
+    store.use(store.InProcess())
+    if _owned is not None and _owned[0] == os.getpid():
+        _remove_owned()
+        if os.environ.get(AGENTSTAT_MULTIPROCESS_DIR) == _owned[1]:
+            del os.environ[AGENTSTAT_MULTIPROCESS_DIR]
+    _owned = None
 
 
 def _after_fork_in_child() -> None:
