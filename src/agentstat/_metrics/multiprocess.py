@@ -223,9 +223,11 @@ class _Writer:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stopped:
+        while True:
             self._wake.wait(FLUSH_INTERVAL)
             self._wake.clear()
+            if self._stopped:
+                return
             waiting, self._waiting = self._waiting, []
             self.flush()
             for done in waiting:
@@ -248,8 +250,8 @@ class _Writer:
         return self._flushing == threading.get_ident()
 
     def flush(self) -> None:
-        if os.getpid() != self.pid:
-            return  # an inherited hook in a forked child: the child has its own writer
+        if os.getpid() != self.pid or self._stopped:
+            return  # an inherited hook in a forked child (it has its own writer), or left
         with self._lock:
             self._flushing = threading.get_ident()
             try:
@@ -277,6 +279,8 @@ class _Writer:
     def stop(self, *, remove: bool = False) -> None:
         self._stopped = True
         self._wake.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
         if remove and os.getpid() == self.pid:
             with self._lock, contextlib.suppress(OSError):
                 os.unlink(self.path)
