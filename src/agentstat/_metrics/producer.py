@@ -33,7 +33,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from agentstat import semconv
 from agentstat._metrics.snapshot import Snapshot
-from agentstat._metrics.store import storage
+from agentstat._metrics.store import Storage, storage
 from agentstat.semconv import Kind, MetricSpec
 from agentstat.version import __version__
 
@@ -51,11 +51,13 @@ def _attributes(spec: MetricSpec, values: tuple[str, ...]) -> dict[str, str]:
 class Producer:
     """Builds agentstat's metrics for one reader at a time.
 
-    ``enabled`` False makes it produce nothing (uninstrument). ``reader`` is only a key
-    for the previous snapshot of delta readers.
+    ``enabled`` False makes it produce nothing (uninstrument). ``source``: where values
+    are read (default: the storage chosen for the process, looked up at each collection).
+    ``reader`` is only a key for the previous snapshot of delta readers.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, source: Storage | None = None) -> None:
+        self.source = source
         self.enabled = True
         self._previous: dict[Any, tuple[int, Snapshot]] = {}
         self._lock = threading.Lock()
@@ -70,7 +72,7 @@ class Producer:
     ) -> list[Metric]:
         if not self.enabled:
             return []
-        source = storage()
+        source = self.source or storage()
         snapshot = source.collect(all_processes=all_processes)
         now = time.time_ns()
         start = source.start_time_unix_nano

@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from agentstat._metrics import counts
 from agentstat._metrics.histograms import HistogramFamily
@@ -90,11 +90,13 @@ class Store:
 STORE = Store()
 
 
-def local_snapshot() -> Snapshot:
+def local_snapshot(
+    histograms: Store | None = None, registry: counts.Registry | None = None
+) -> Snapshot:
     """Everything this process recorded: histograms, counters and its gauges."""
     snapshot = Snapshot()
-    STORE.collect(snapshot)
-    counts.REGISTRY.collect(snapshot)
+    (histograms or STORE).collect(snapshot)
+    (registry or counts.REGISTRY).collect(snapshot)
     return snapshot
 
 
@@ -113,14 +115,19 @@ class Storage(Protocol):
 
 
 class InProcess:
-    """The values of this process only."""
+    """The values of this process only (by default :data:`STORE` and the counts
+    registry; a benchmark or test may pass its own)."""
+
+    def __init__(self, histograms: Store | None = None, registry: Any = None) -> None:
+        self.histograms = histograms
+        self.registry = registry
 
     def collect(self, *, all_processes: bool) -> Snapshot:
-        return local_snapshot()
+        return local_snapshot(self.histograms, self.registry)
 
     @property
     def start_time_unix_nano(self) -> int:
-        return STORE.start_time_unix_nano
+        return (self.histograms or STORE).start_time_unix_nano
 
 
 _storage: Storage = InProcess()
