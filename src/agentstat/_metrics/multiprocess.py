@@ -18,7 +18,8 @@ this module). What changes is where the serving process's endpoint reads from:
 - At each scrape the server adds its own memory and every file: counters and
   histograms over all processes, live and exited (exited ones are folded into one
   ``retired`` file, so they never go down); gauges only from live processes, each with
-  its ``process.pid``. A forked child starts from zero (:mod:`agentstat._metrics.store`),
+  its ``process.pid`` once the page adds up more than one process (a single process's
+  page is unchanged). A forked child starts from zero (:mod:`agentstat._metrics.store`),
   so nothing is counted twice, and a replacement worker adds from zero.
 - A process started some other way joins by having ``AGENTSTAT_MULTIPROCESS_DIR`` set
   when it imports agentstat. If no live server owns the directory, the first process
@@ -162,6 +163,8 @@ class MultiProcess:
             return own
         with self._lock:
             parts = self._read_all()
+        if not parts:  # no other process yet: the page of a single process, unchanged
+            return own
         return merge([(str(os.getpid()), own, True), *parts], own.bounds)
 
     def _read_all(self) -> list[tuple[str, Snapshot, bool]]:
@@ -202,6 +205,8 @@ class MultiProcess:
                 folded = {n for n in folded if os.path.exists(os.path.join(self.directory, n))}
             except OSError:
                 _logger.warning("agentstat: could not compact %s", self.directory, exc_info=True)
+        if payload is None and not dead:
+            return live
         return [("retired", retired, False), *live]
 
 
