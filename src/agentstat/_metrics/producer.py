@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import (
@@ -46,6 +47,14 @@ DELTA = AggregationTemporality.DELTA
 def _attributes(spec: MetricSpec, values: tuple[str, ...]) -> dict[str, str]:
     # Empty values (a cache without tiers, success's error.type) are left out.
     return {key: value for key, value in zip(spec.attributes, values, strict=False) if value}
+
+
+def _known(specs: dict[str, MetricSpec], points: dict[Any, Any]) -> Iterator[tuple[Any, ...]]:
+    """``(spec, attribute values, value)`` of the points whose metric is in the table."""
+    for (name, values), value in points.items():
+        spec = specs.get(name)
+        if spec is not None:
+            yield spec, values, value
 
 
 class Producer:
@@ -87,42 +96,30 @@ class Producer:
 
         hist_delta = histogram_temporality is DELTA
         hist_start = delta_start if hist_delta else start
-        for (name, values), data in snapshot.histograms.items():
-            spec = specs.get(name)
-            if spec is None:
-                continue
+        for spec, values, data in _known(specs, snapshot.histograms):
             if hist_delta:
-                data = data.minus(before.histograms.get((name, values)))
-            built.setdefault(name, []).append(
-                HistogramDataPoint(
-                    attributes=_attributes(spec, values),
-                    start_time_unix_nano=hist_start,
-                    time_unix_nano=now,
-                    count=data.count,
-                    sum=data.sum,
-                    bucket_counts=list(data.bucket_counts),
-                    explicit_bounds=list(snapshot.bounds.get(name, spec.buckets or ())),
-                    min=data.min,
-                    max=data.max,
-                )
+                data = data.minus(before.histograms.get((spec.name, values)))
+            point = HistogramDataPoint(
+                attributes=_attributes(spec, values),
+                start_time_unix_nano=hist_start,
+                time_unix_nano=now,
+                count=data.count,
+                sum=data.sum,
+                bucket_counts=list(data.bucket_counts),
+                explicit_bounds=list(snapshot.bounds.get(spec.name, spec.buckets or ())),
+                min=data.min,
+                max=data.max,
             )
+            built.setdefault(spec.name, []).append(point)
 
         count_delta = counter_temporality is DELTA
         count_start = delta_start if count_delta else start
-        for (name, values), value in snapshot.counters.items():
-            spec = specs.get(name)
-            if spec is None:
-                continue
+        for spec, values, value in _known(specs, snapshot.counters):
             if count_delta:
-                value -= before.counters.get((name, values), 0)
-            built.setdefault(name, []).append(
-                NumberDataPoint(
-                    attributes=_attributes(spec, values),
-                    start_time_unix_nano=count_start,
-                    time_unix_nano=now,
-                    value=value,
-                )
-            )
+                value -= before.counters.get((spec.name, values), 0)
+            attributes = _attributes(spec, values)
+            point = NumberDataPoint(attributes, count_start, now, value)
+            built.setdefault(spec.name, []).append(point)
 
         for (name, values, process), value in snapshot.gauges.items():
             spec = specs.get(name)
@@ -131,11 +128,7 @@ class Producer:
             attributes = _attributes(spec, values)
             if process:
                 attributes[semconv.PROCESS_PID] = process
-            built.setdefault(name, []).append(
-                NumberDataPoint(
-                    attributes=attributes, start_time_unix_nano=0, time_unix_nano=now, value=value
-                )
-            )
+            built.setdefault(name, []).append(NumberDataPoint(attributes, 0, now, value))
 
         metrics = []
         for name, points in built.items():
