@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -165,6 +166,8 @@ def test_process_pool_calls_add_up_after_the_pool_ends(tmp_path: Path, kind: str
         assert done.exists(), log.read_text()
         assert str(proc.pid) not in done.read_text().split()  # the calls ran in workers
         assert_exact(wait_total(metrics, 40, timeout=5), 30, 10)
+        assert list(Path(tempfile.gettempdir()).glob(f"agentstat-mp-{proc.pid}-*"))
+    assert not list(Path(tempfile.gettempdir()).glob(f"agentstat-mp-{proc.pid}-*"))
     text = log.read_text()
     assert "Address already in use" not in text and "Traceback" not in text, text
 

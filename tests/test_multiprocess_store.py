@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +24,7 @@ from agentstat import semconv
 from agentstat._metrics import bridge, multiprocess
 from agentstat._metrics.snapshot import HistogramData, Snapshot, merge
 from agentstat.environment_variables import AGENTSTAT_MULTIPROCESS_DIR
-from tests.helpers import http_get
+from tests.helpers import clean_env, http_get
 
 FORK = multiprocessing.get_context("fork")
 
@@ -180,6 +182,18 @@ def test_endpoint_adds_forked_members_and_keeps_exited_ones(alone: None) -> None
         server.shutdown()
     multiprocess.leave()
     assert not os.path.exists(path) and AGENTSTAT_MULTIPROCESS_DIR not in os.environ
+
+
+def test_process_started_some_other_way_joins_by_the_environment_variable(alone: None) -> None:
+    """A plain `python` started with AGENTSTAT_MULTIPROCESS_DIR set adds its calls at exit."""
+    server = agentstat.start_metrics_server(port=0, all_processes=True, set_global=False)
+    try:
+        code = "import agentstat\nfor _ in range(3): agentstat.agent('mp_joined')(int)()"
+        env = clean_env(**{AGENTSTAT_MULTIPROCESS_DIR: os.environ[AGENTSTAT_MULTIPROCESS_DIR]})
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+        wait_counts(server.url, {"mp_joined": 3})
+    finally:
+        server.shutdown()
 
 
 def call_names(names: list[str]) -> None:

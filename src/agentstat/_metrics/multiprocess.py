@@ -309,6 +309,7 @@ def create() -> str:
     os.environ[AGENTSTAT_MULTIPROCESS_DIR] = path
     _owned = (os.getpid(), path)
     atexit.register(_remove_owned)
+    _flush_on_sigterm()  # a server killed by SIGTERM removes its directory too
     return path
 
 
@@ -389,11 +390,13 @@ def _on_sigterm(signum: int, frame: Any) -> None:
             writer.die_after_flush = True
             return
         writer.flush_soon(timeout=2.0)
+    _remove_owned()
     _die_of_sigterm()
 
 
 def _flush_on_sigterm() -> None:
-    """Where SIGTERM would kill at once (no handler of the program's own), flush first."""
+    """Where SIGTERM would kill at once (no handler of the program's own), flush first
+    (a member) or remove the directory (the server that created it)."""
     if threading.current_thread() is not threading.main_thread():
         return
     with contextlib.suppress(ValueError, OSError):
