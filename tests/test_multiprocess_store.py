@@ -282,3 +282,50 @@ def test_forked_child_exports_under_its_own_service_instance_id() -> None:
         assert ours["service.instance.id"] and theirs and theirs != ours["service.instance.id"]
     finally:
         provider.shutdown()
+
+
+def test_delta_reader_gets_increments_of_counters_and_histograms() -> None:
+    """A delta reader gets what changed since its last collection, counts and calls alike."""
+    from opentelemetry.sdk.metrics import Counter, Histogram, ObservableCounter
+    from opentelemetry.sdk.metrics.export import AggregationTemporality
+
+    delta = AggregationTemporality.DELTA
+    reader = InMemoryMetricReader(
+        preferred_temporality={Counter: delta, Histogram: delta, ObservableCounter: delta}
+    )
+    provider = MeterProvider(metric_readers=[reader])
+    try:
+        assert bridge.attach(provider) is not None
+        cache: agentstat.Cache[int, int] = agentstat.Cache(name="mp-delta")
+        seen = []
+        for calls in (2, 3):
+            for _ in range(calls):
+                member_agent()
+                cache.get(0)
+            data = reader.get_metrics_data()
+            values = {}
+            for metric in data.resource_metrics[0].scope_metrics[-1].metrics:
+                for point in metric.data.data_points:
+                    attributes = dict(point.attributes)
+                    if attributes.get(semconv.GEN_AI_AGENT_NAME) == "mp_member":
+                        values["calls"] = point.count
+                    if attributes.get(semconv.CACHE_NAME) == "mp-delta":
+                        if attributes.get(semconv.CACHE_RESULT) == "miss":
+                            values["misses"] = point.value
+            seen.append(values)
+        assert seen == [{"calls": 2, "misses": 2}, {"calls": 3, "misses": 3}]
+    finally:
+        provider.shutdown()
+
+
+def test_unreadable_member_file_is_left_out_and_the_page_still_renders(alone: None) -> None:
+    """A file that is not a snapshot (truncated, foreign) is skipped, not fatal."""
+    server = agentstat.start_metrics_server(port=0, all_processes=True, set_global=False)
+    try:
+        path = os.environ[AGENTSTAT_MULTIPROCESS_DIR]
+        with open(os.path.join(path, f"p-{os.getppid()}-bad.snap"), "wb") as f:
+            f.write(b"\x00not marshal")
+        member_agent()
+        assert agent_counts(http_get(server.url)) == {"mp_member": 1}
+    finally:
+        server.shutdown()

@@ -101,7 +101,7 @@ def server_pid(directory: str) -> int | None:
 
 class _Admission:
     """Cap admission shared through ``<directory>/names-<hash>`` files (one per capped
-    namespace, one JSON string per line, appended under ``flock``): the first ``limit``
+    namespace, one JSON string per line, appended under ``lockf``): the first ``limit``
     distinct values any process meets are admitted in every process; later ones are
     ``_OTHER`` in every process. One lock and read per new value per process."""
 
@@ -113,7 +113,9 @@ class _Admission:
         path = os.path.join(self.directory, f"names-{digest}")
         try:
             with open(path, "a+", encoding="utf-8") as f:
-                fcntl.flock(f, fcntl.LOCK_EX)
+                # lockf, not flock: a POSIX lock belongs to this process, so a child
+                # forked while a thread holds it does not hold it forever.
+                fcntl.lockf(f, fcntl.LOCK_EX)
                 f.seek(0)
                 known = [json.loads(line) for line in f.read().splitlines() if line]
                 if value in known:
@@ -162,17 +164,20 @@ class MultiProcess:
         if not all_processes:
             return own
         with self._lock:
-            parts = self._read_all()
+            parts = self._read_all(own.bounds)
         if not parts:  # no other process yet: the page of a single process, unchanged
             return own
         return merge([(str(os.getpid()), own, True), *parts], own.bounds)
 
-    def _read_all(self) -> list[tuple[str, Snapshot, bool]]:
+    def _read_all(self, bounds: dict[str, tuple[float, ...]]) -> list[tuple[str, Snapshot, bool]]:
         """Every member's snapshot; exited members' files folded into the retired one."""
         retired_path = os.path.join(self.directory, _RETIRED)
         payload = _read(retired_path)
-        folded: set[str] = set(payload[1]) if payload else set()
-        retired = Snapshot.from_builtin(payload[2]) if payload else Snapshot()
+        folded: set[str] = set()
+        retired = Snapshot()
+        if payload is not None:
+            with contextlib.suppress(Exception):  # unreadable: start the retired totals anew
+                folded, retired = set(payload[1]), Snapshot.from_builtin(payload[2])
         live: list[tuple[str, Snapshot, bool]] = []
         dead: list[tuple[str, Snapshot]] = []
         try:
@@ -183,9 +188,10 @@ class MultiProcess:
             if not name.endswith(".snap") or name == _RETIRED or name in folded:
                 continue
             part = _read(os.path.join(self.directory, name))
-            if part is None:
+            try:
+                pid, snapshot = int(part[1]), Snapshot.from_builtin(part[2])
+            except Exception:  # not a snapshot this version wrote: leave it out
                 continue
-            pid, snapshot = part[1], Snapshot.from_builtin(part[2])
             if pid == os.getpid():
                 continue  # this process's own file (it joined before it served)
             if _alive(pid):
@@ -195,7 +201,7 @@ class MultiProcess:
         if dead:
             parts = [("retired", retired, False)]
             parts += [(name, snapshot, False) for name, snapshot in dead]
-            retired = merge(parts, retired.bounds)
+            retired = merge(parts, {**retired.bounds, **bounds})
             folded |= {name for name, _ in dead}
             try:
                 _write(retired_path, (_FORMAT, sorted(folded), retired.to_builtin()))
@@ -274,12 +280,10 @@ class _Writer:
                 return
             _write(self.path, (_FORMAT, self.pid, data))
             self._last = data
-        except Exception:
+        except Exception as exc:
             if not self._failed:
                 self._failed = True
-                _logger.warning(
-                    "agentstat: could not write %s (reported once)", self.path, exc_info=True
-                )
+                _logger.warning("agentstat: could not write %s: %s (reported once)", self.path, exc)
 
     def stop(self, *, remove: bool = False) -> None:
         self._stopped = True
