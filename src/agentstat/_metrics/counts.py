@@ -310,7 +310,9 @@ class Registry:
         would stay held forever in the child, so every lock here is new.
         """
         self._lock = threading.Lock()
-        self._dead = deque()
+        # Objects that died before the fork are still folded in later (their values
+        # cancel against the baseline, which includes them).
+        self._dead = deque(self._dead)
         baseline: dict[tuple[str, tuple[str, ...]], float] = {}
         for counts, ref in self._live.values():
             _renew_lock(counts)
