@@ -45,7 +45,16 @@ def page_totals(page: str) -> dict[str, float]:
                 elif sample.name == semconv.CACHE_SIZE.prometheus_name:
                     gauges[labels.get("process_pid", "")] = sample.value
     totals["size_series"] = float(len(gauges))
+    totals["dead_gauges"] = float(sum(1 for pid in gauges if pid and not _alive(int(pid))))
     return totals
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def wait_total(url: str, expected: int, timeout: float = 20.0) -> dict[str, float]:
@@ -128,6 +137,7 @@ def test_gunicorn_workers_add_up_on_one_page(
         totals = wait_total(metrics, 30)
         assert_exact(totals, 24, 6)
         assert 1 <= totals["size_series"] <= 4  # gauges: one series per live process
+        assert totals["dead_gauges"] == 0
         if "--max-requests" in extra:
             assert len(pids) > 3, "workers were recycled"
         kill_one_and_check(metrics, app, 30)
