@@ -11,7 +11,9 @@ Private SDK attributes are read here and nowhere else, each guarded:
 - ``MetricReader._instrument_class_temporality``: a reader's preferred temporality
   (cumulative when unreadable);
 - ``MeterProvider._sdk_config.resource``: the resource, read at every collection (not
-  once), so a resource a forked child gets is the one it exports under.
+  once), so a resource a forked child gets is the one it exports under;
+- ``TracerProvider._active_span_processor._span_processors``: whether spans would go
+  anywhere (:func:`tracing_configured`).
 
 Every collection's resource also gets this process's ``service.instance.id`` unless the
 resource names one already: processes of one service (a pre-fork server's workers,
@@ -65,6 +67,23 @@ def serve_all_processes(reader: MetricReader) -> None:
     """Make ``reader`` collect the values of every process sharing this one's storage
     (the endpoint's reader); other readers (OTLP) see this process only."""
     _all_process_readers.add(reader)
+
+
+def tracing_configured(provider: Any) -> bool:
+    """True when spans would go somewhere: not a no-op/proxy provider, and (for the SDK's
+    provider) at least one span processor that is not a reader of agentstat's own (the
+    GenAI span bridge reads spans into metrics; it must not switch agentstat's on)."""
+    from opentelemetry import trace
+
+    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        return False
+    processor = getattr(provider, "_active_span_processor", None)
+    if processor is None:
+        return True
+    processors = getattr(processor, "_span_processors", None)
+    if processors is None:
+        return True
+    return any(not getattr(p, "agentstat_reads_only", False) for p in processors)
 
 
 def global_meter_provider_is_set() -> bool:

@@ -57,21 +57,6 @@ def _under_opentelemetry_instrument() -> bool:
     return "auto_instrumentation" in str(getattr(site, "__file__", ""))
 
 
-def _tracing_configured(provider: Any) -> bool:
-    """True when spans would go somewhere: not a no-op/proxy provider, and (for the SDK's
-    provider) at least one span processor that is not a reader of agentstat's own (the
-    GenAI span bridge reads spans into metrics; it must not switch agentstat's on)."""
-    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
-        return False
-    processor = getattr(provider, "_active_span_processor", None)
-    if processor is None:
-        return True
-    processors = getattr(processor, "_span_processors", None)
-    if processors is None:
-        return True
-    return any(not getattr(p, "agentstat_reads_only", False) for p in processors)
-
-
 def _config_from_kwargs(kwargs: dict[str, Any]) -> Config:
     config: Config = kwargs.get("config") or load_config()
     explicit = {kind: kwargs.get(f"{kind}s") for kind in KINDS}
@@ -119,7 +104,7 @@ class AgentstatInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self.bind_meter_provider(kwargs.get("meter_provider") or metrics.get_meter_provider())
 
         tracer_provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
-        if _tracing_configured(tracer_provider):
+        if _bridge.tracing_configured(tracer_provider):
             _wrappers.set_tracer(trace.get_tracer("agentstat", __version__, tracer_provider))
 
         patcher = Patcher(strict, {"cache": _patch_cache_class, "balancer": _patch_balancer_class})
