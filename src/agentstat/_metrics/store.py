@@ -68,16 +68,18 @@ class Store:
             self.start_time_unix_nano = time.time_ns()
 
     def collect(self, into: Snapshot) -> None:
-        """Add every non-empty histogram series and its family's bounds to ``into``."""
+        """Add every histogram series and its family's bounds to ``into``.
+
+        A series that exists is exported from 0 (a pool's wait histogram is created with
+        the pool): "0 waits", not "No data", before the first one."""
         for family in self.families():
             name = family.spec.name
             into.bounds[name] = tuple(family.spec.buckets or ())
             for values, series in family.items():
                 snap = series.snapshot()
-                if snap.count:
-                    into.histograms[(name, values)] = HistogramData(
-                        snap.bucket_counts, snap.sum, snap.min, snap.max
-                    )
+                into.histograms[(name, values)] = HistogramData(
+                    snap.bucket_counts, snap.sum, snap.min, snap.max
+                )
 
     def after_fork_in_child(self) -> None:
         """Empty every family and renew every lock (see the module docstring)."""
