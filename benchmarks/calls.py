@@ -269,7 +269,7 @@ def _multiprocess(mode: Mode, report: Report, bare: Callable[..., Any]) -> None:
     memory; a daemon thread writes the snapshot file once a second meanwhile."""
     import tempfile
 
-    from agentstat._metrics import multiprocess
+    from agentstat._metrics import member, multiprocess
 
     decorated = agentstat.agent("bench-mp")(bare)
     with tempfile.TemporaryDirectory(prefix="agentstat-bench-") as path:
@@ -291,7 +291,7 @@ def _multiprocess(mode: Mode, report: Report, bare: Callable[..., Any]) -> None:
             family = STORE.histogram(AGENT_DURATION)
             for i in range(1000):
                 family.series(("invoke_agent", f"bench-mp-{i}", "")).observe(0.1)
-            writer = multiprocess._writer
+            writer = member.current()
             assert writer is not None
             rounds = 20
             start = perf_counter()

@@ -170,7 +170,7 @@ def _multiprocess_merge(mode: Mode, report: Report, series: int) -> None:
     import tempfile
 
     from agentstat._metrics import multiprocess
-    from agentstat._metrics.snapshot import HistogramData, Snapshot
+    from agentstat._metrics.snapshot import HistogramData, Snapshot, write_file
 
     name = SPEC.name
     bounds = {name: tuple(SPEC.buckets or ())}
@@ -186,9 +186,9 @@ def _multiprocess_merge(mode: Mode, report: Report, series: int) -> None:
     )
     with tempfile.TemporaryDirectory(prefix="agentstat-bench-") as path:
         for i in range(MEMBERS):  # live pids (this one's), so nothing is compacted away
-            multiprocess._write(
+            write_file(
                 os.path.join(path, f"p-{os.getppid()}-{i}.snap"),
-                (1, os.getppid(), member.to_builtin()),
+                (os.getppid(), member.to_builtin()),
             )
         storage = multiprocess.MultiProcess(path, serving=True)
         measure(

@@ -22,7 +22,7 @@ import agentstat
 import agentstat.testing
 from agentstat import semconv
 from agentstat._metrics import bridge, multiprocess
-from agentstat._metrics.snapshot import HistogramData, Snapshot, merge
+from agentstat._metrics.snapshot import HistogramData, Snapshot, merge, write_file
 from agentstat.environment_variables import AGENTSTAT_MULTIPROCESS_DIR
 from tests.helpers import clean_env, http_get
 
@@ -227,9 +227,7 @@ def test_new_server_in_a_shared_directory_drops_an_earlier_runs_files(
     child = FORK.Process(target=time.sleep, args=(0,))
     child.start()
     child.join()  # a pid that is certainly dead
-    multiprocess._write(
-        str(tmp_path / f"p-{child.pid}-old.snap"), (1, child.pid, stale.to_builtin())
-    )
+    write_file(str(tmp_path / f"p-{child.pid}-old.snap"), (child.pid, stale.to_builtin()))
     monkeypatch.setenv(AGENTSTAT_MULTIPROCESS_DIR, str(tmp_path))
     server = agentstat.start_metrics_server(port=0, all_processes=True, set_global=False)
     try:

@@ -35,25 +35,18 @@ import fcntl
 import hashlib
 import json
 import logging
-import marshal
 import os
 import shutil
-import signal
 import tempfile
 import threading
 import time
-import uuid
-from typing import Any
 
-from agentstat._metrics import store
-from agentstat._metrics.snapshot import Snapshot, merge
+from agentstat._metrics import member, store
+from agentstat._metrics.snapshot import Snapshot, merge, read_file, write_file
 from agentstat.environment_variables import AGENTSTAT_MULTIPROCESS_DIR
 
 _logger = logging.getLogger("agentstat")
 
-#: Seconds between two snapshots of a member (when something changed).
-FLUSH_INTERVAL = 1.0
-_FORMAT = 1
 _PREFIX = "agentstat-mp-"
 _SERVER = "server"
 _RETIRED = "retired.snap"
@@ -71,31 +64,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _write(path: str, payload: Any) -> None:
-    """Write atomically: a reader sees the old file or the new one, never a part."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(marshal.dumps(payload))
-    os.replace(tmp, path)
-
-
-def _read(path: str) -> Any:
-    try:
-        with open(path, "rb") as f:
-            payload = marshal.loads(f.read())
-    except (OSError, EOFError, ValueError, TypeError):
-        return None
-    if not isinstance(payload, tuple) or not payload or payload[0] != _FORMAT:
-        return None
-    return payload
-
-
 def server_pid(directory: str) -> int | None:
     """The pid of the live process serving ``directory``, if any."""
-    payload = _read(os.path.join(directory, _SERVER))
+    payload = read_file(os.path.join(directory, _SERVER))
     if payload is None:
         return None
-    pid = payload[1]
+    pid = payload[0]
     return pid if isinstance(pid, int) and _alive(pid) else None
 
 
@@ -172,12 +146,12 @@ class MultiProcess:
     def _read_all(self, bounds: dict[str, tuple[float, ...]]) -> list[tuple[str, Snapshot, bool]]:
         """Every member's snapshot; exited members' files folded into the retired one."""
         retired_path = os.path.join(self.directory, _RETIRED)
-        payload = _read(retired_path)
+        payload = read_file(retired_path)
         folded: set[str] = set()
         retired = Snapshot()
         if payload is not None:
             with contextlib.suppress(Exception):  # unreadable: start the retired totals anew
-                folded, retired = set(payload[1]), Snapshot.from_builtin(payload[2])
+                folded, retired = set(payload[0]), Snapshot.from_builtin(payload[1])
         live: list[tuple[str, Snapshot, bool]] = []
         dead: list[tuple[str, Snapshot]] = []
         try:
@@ -187,9 +161,9 @@ class MultiProcess:
         for name in names:
             if not name.endswith(".snap") or name == _RETIRED or name in folded:
                 continue
-            part = _read(os.path.join(self.directory, name))
+            part = read_file(os.path.join(self.directory, name))
             try:
-                pid, snapshot = int(part[1]), Snapshot.from_builtin(part[2])
+                pid, snapshot = int(part[0]), Snapshot.from_builtin(part[1])  # type: ignore[index]
             except Exception:  # not a snapshot this version wrote: leave it out
                 continue
             if pid == os.getpid():
@@ -204,7 +178,7 @@ class MultiProcess:
             retired = merge(parts, {**retired.bounds, **bounds})
             folded |= {name for name, _ in dead}
             try:
-                _write(retired_path, (_FORMAT, sorted(folded), retired.to_builtin()))
+                write_file(retired_path, (sorted(folded), retired.to_builtin()))
                 for name, _ in dead:
                     with contextlib.suppress(OSError):
                         os.unlink(os.path.join(self.directory, name))
@@ -216,86 +190,6 @@ class MultiProcess:
         return [("retired", retired, False), *live]
 
 
-class _Writer:
-    """A member's snapshot file, rewritten by a daemon thread when something changed."""
-
-    def __init__(self, directory: str) -> None:
-        self.pid = os.getpid()
-        self.path = os.path.join(directory, f"p-{self.pid}-{uuid.uuid4().hex[:8]}.snap")
-        self._last: Any = None
-        self._lock = threading.RLock()
-        self._flushing: int | None = None  # ident of the thread inside flush()
-        self._wake = threading.Event()
-        self._waiting: list[threading.Event] = []
-        self._stopped = False
-        self._failed = False
-        self.die_after_flush = False
-        self._thread = threading.Thread(target=self._run, name="agentstat-snapshot", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(FLUSH_INTERVAL)
-            self._wake.clear()
-            if self._stopped:
-                return
-            waiting, self._waiting = self._waiting, []
-            self.flush()
-            for done in waiting:
-                done.set()
-
-    def flush_soon(self, timeout: float) -> None:
-        """Have the writer thread flush now; wait at most ``timeout`` seconds.
-
-        For a signal handler: it runs between two bytecodes of the main thread, which
-        may hold a lock a snapshot needs (inside ``observe``), so it must not snapshot
-        itself."""
-        if not self._thread.is_alive():
-            return
-        done = threading.Event()
-        self._waiting.append(done)
-        self._wake.set()
-        done.wait(timeout)
-
-    def in_flush_here(self) -> bool:
-        return self._flushing == threading.get_ident()
-
-    def flush(self) -> None:
-        if os.getpid() != self.pid or self._stopped:
-            return  # an inherited hook in a forked child (it has its own writer), or left
-        with self._lock:
-            self._flushing = threading.get_ident()
-            try:
-                self._flush()
-            finally:
-                self._flushing = None
-        if self.die_after_flush:
-            _die_of_sigterm()
-
-    def _flush(self) -> None:
-        try:
-            snapshot = store.local_snapshot()
-            data = snapshot.to_builtin()
-            if data == self._last or (self._last is None and snapshot.is_empty()):
-                return
-            _write(self.path, (_FORMAT, self.pid, data))
-            self._last = data
-        except Exception as exc:
-            if not self._failed:
-                self._failed = True
-                _logger.warning("agentstat: could not write %s: %s (reported once)", self.path, exc)
-
-    def stop(self, *, remove: bool = False) -> None:
-        self._stopped = True
-        self._wake.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2)
-        if remove and os.getpid() == self.pid:
-            with self._lock, contextlib.suppress(OSError):
-                os.unlink(self.path)
-
-
-_writer: _Writer | None = None
 _directory: str | None = None
 _owned: tuple[int, str] | None = None  # (pid, directory) this process created
 
@@ -313,7 +207,8 @@ def create() -> str:
     os.environ[AGENTSTAT_MULTIPROCESS_DIR] = path
     _owned = (os.getpid(), path)
     atexit.register(_remove_owned)
-    _flush_on_sigterm()  # a server killed by SIGTERM removes its directory too
+    member.on_terminate(_remove_owned)  # a server killed by SIGTERM removes it too
+    member.handle_sigterm()
     return path
 
 
@@ -341,10 +236,8 @@ def _sweep() -> None:
 
 def serve(path: str, host: str, port: int) -> MultiProcess:
     """Make this process the server of ``path``: its endpoint adds every member's file."""
-    global _directory, _writer
-    if _writer is not None:
-        _writer.stop(remove=True)
-        _writer = None
+    global _directory
+    member.stop(remove=True)  # it joined before it served: its memory is read directly
     if server_pid(path) is None:  # a new run: what dead processes left is stale
         names = os.listdir(path)
         pids = [n.split("-")[1] for n in names if n.startswith("p-") and n.count("-") >= 2]
@@ -355,7 +248,7 @@ def serve(path: str, host: str, port: int) -> MultiProcess:
             if stale or (pid.isdigit() and not _alive(int(pid))):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(path, name))
-    _write(os.path.join(path, _SERVER), (_FORMAT, os.getpid(), host, port, time.time_ns()))
+    write_file(os.path.join(path, _SERVER), (os.getpid(), host, port, time.time_ns()))
     _directory = path
     _share_admission(path)
     chosen = MultiProcess(path, serving=True)
@@ -365,72 +258,13 @@ def serve(path: str, host: str, port: int) -> MultiProcess:
 
 def join(path: str) -> None:
     """Make this process a member of ``path``: its values reach the server's page."""
-    global _directory, _writer
-    if _writer is not None and _writer.pid == os.getpid() and _directory == path:
+    global _directory
+    if member.current() is not None and _directory == path:
         return
     _directory = path
     _share_admission(path)
     store.use(MultiProcess(path, serving=False))
-    writer = _writer = _Writer(path)
-    atexit.register(writer.flush)
-    register = getattr(threading, "_register_atexit", None)
-    if register is not None:  # multiprocessing's forked children exit with os._exit
-        with contextlib.suppress(Exception):
-            register(writer.flush)
-    _flush_on_sigterm()
-    _flush_on_celery_child_exit()
-
-
-def _die_of_sigterm() -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    """Flush this process's snapshot, then die of SIGTERM as if nothing had caught it."""
-    writer = _writer
-    if writer is not None and writer.pid == os.getpid():
-        if writer.in_flush_here():  # SIGTERM interrupted a flush: finish it, then die
-            writer.die_after_flush = True
-            return
-        writer.flush_soon(timeout=2.0)
-    _remove_owned()
-    _die_of_sigterm()
-
-
-def _flush_on_sigterm() -> None:
-    """Where SIGTERM would kill at once (no handler of the program's own), flush first
-    (a member) or remove the directory (the server that created it)."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    with contextlib.suppress(ValueError, OSError):
-        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _on_sigterm):
-            signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def _flush_at_exit(*args: Any, **kwargs: Any) -> None:
-    if _writer is not None:
-        _writer.flush()
-
-
-def _flush_on_celery_child_exit() -> None:
-    """Celery's prefork children leave through ``os._exit`` (no atexit): Celery's
-    ``worker_process_shutdown`` signal is their last word."""
-
-    def connect(module: Any) -> None:
-        with contextlib.suppress(Exception):
-            from celery import signals
-
-            signals.worker_process_shutdown.connect(
-                _flush_at_exit, weak=False, dispatch_uid="agentstat-flush"
-            )
-
-    try:
-        import wrapt
-
-        wrapt.register_post_import_hook(connect, "celery")
-    except Exception:
-        pass
+    member.start(path)
 
 
 def join_from_environment() -> None:
@@ -442,12 +276,11 @@ def join_from_environment() -> None:
 
 def leave() -> None:
     """Back to in-process storage, this process alone (tests; a server never needs it)."""
-    global _directory, _writer, _owned
+    global _directory, _owned
     from agentstat._metrics import caps
 
-    if _writer is not None:
-        _writer.stop()
-    _writer, _directory = None, None
+    member.stop()
+    _directory = None
     caps.share_admission(None)
     store.use(store.InProcess())
     if _owned is not None and _owned[0] == os.getpid():
@@ -458,9 +291,9 @@ def leave() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _owned, _writer
+    global _owned
     _owned = None
-    _writer = None
+    member.forget_after_fork()
     if _directory is not None:
         join(_directory)
 

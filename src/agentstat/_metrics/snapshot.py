@@ -15,10 +15,16 @@ a page merged from many processes keeps one gauge series per process.
 from __future__ import annotations
 
 import logging
+import marshal
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 _logger = logging.getLogger("agentstat")
+
+#: Version of the files below; a file of another version is not read.
+FILE_FORMAT = 1
 
 Key = tuple[str, tuple[str, ...]]
 GaugeKey = tuple[str, tuple[str, ...], str]
@@ -141,3 +147,27 @@ def _warn_bounds(process: str, name: str, theirs: Iterable[float], ours: Iterabl
         list(ours),
         name,
     )
+
+
+# ------------------------------------------------------------------------------- files
+
+
+def write_file(path: str, payload: tuple[Any, ...]) -> None:
+    """Write ``(FILE_FORMAT, *payload)`` atomically: a reader sees the old file or the
+    new one, never a part. Builtin values only (``marshal``)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(marshal.dumps((FILE_FORMAT, *payload)))
+    os.replace(tmp, path)
+
+
+def read_file(path: str) -> tuple[Any, ...] | None:
+    """The payload :func:`write_file` wrote, or None (missing, partial, foreign)."""
+    try:
+        with open(path, "rb") as f:
+            data = marshal.loads(f.read())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(data, tuple) or not data or data[0] != FILE_FORMAT:
+        return None
+    return data[1:]
