@@ -3,7 +3,8 @@
 - :mod:`.caps`: cardinality caps, the one bound on label values;
 - :mod:`.histograms`: pre-aggregated bucket arrays per attribute set;
 - :mod:`.store`: the process's store of histograms, and the storage collections read
-  (in-process, or :mod:`.multiprocess` for the processes of one server), chosen once;
+  (in-process, or :mod:`.multiprocess` for the processes of one server, whose members
+  keep their snapshot files current through :mod:`.member`), chosen once;
 - :mod:`.counts`: integer counts kept by caches, balancers and retries;
 - :mod:`.snapshot`: plain values of both, as written to files and merged;
 - :mod:`.producer`: both as OpenTelemetry metrics; :mod:`.bridge`: hands them to

@@ -13,8 +13,8 @@ this module). What changes is where the serving process's endpoint reads from:
   processes) writes a snapshot of its memory to its own file there, from a daemon thread
   at most once a second when something changed, and at exit: ``atexit``, threading's exit
   hook (multiprocessing's forked children leave through ``os._exit``) and SIGTERM where
-  nothing else handles it (pool workers ended by ``with Pool(...)``). A SIGKILLed member
-  loses at most its last second.
+  nothing else handles it (pool workers ended by ``with Pool(...)``); see
+  :mod:`agentstat._metrics.member`. A SIGKILLed member loses at most its last second.
 - At each scrape the server adds its own memory and every file: counters and
   histograms over all processes, live and exited (exited ones are folded into one
   ``retired`` file, so they never go down); gauges only from live processes, each with
