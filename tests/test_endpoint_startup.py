@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, LOOPBACK, REPO, clean_env, free_port, http_get, running
+from tests.helpers import (
+    BIN,
+    LOOPBACK,
+    REPO,
+    clean_env,
+    free_port,
+    http_get,
+    running,
+    wait_http,
+)
 from tests.test_multiprocess_servers import page_totals
 
 APPS = REPO / "tests" / "apps" / "multiprocess"
@@ -98,3 +107,24 @@ def test_two_servers_on_one_host_keep_their_own_counts(tmp_path: Path) -> None:
             assert done.exists()
             seen.append(page_totals(http_get(f"http://{LOOPBACK}:{port}/metrics"))["count"])
     assert seen == [8.0, 12.0]
+
+
+def test_bad_port_under_uvicorn_workers_is_said_once(tmp_path: Path) -> None:
+    """uvicorn --workers 2 with a bad port: one line for the server, none per worker."""
+    app_port = free_port()
+    env = clean_env(
+        AGENTSTAT_AGENTS="agents:planner",
+        OTEL_EXPORTER_PROMETHEUS_PORT="abc",
+        PYTHONPATH=str(APPS),
+    )
+    args = [
+        str(BIN / "opentelemetry-instrument"), str(BIN / "uvicorn"), "--workers", "2",
+        "--host", LOOPBACK, "--port", str(app_port), "asgi:app",
+    ]  # fmt: skip
+    log = tmp_path / "uvicorn.log"
+    with running(args, env=env, cwd=APPS, log=log) as proc:
+        wait_http(f"http://{LOOPBACK}:{app_port}/health", proc=proc, log=log)
+        assert http_get(f"http://{LOOPBACK}:{app_port}/fast")
+        time.sleep(1)  # both workers have started by now
+    lines = [line for line in log.read_text().splitlines() if "PROMETHEUS_PORT" in line]
+    assert len(lines) == 1, log.read_text()

@@ -102,11 +102,11 @@ def _registry_of_its_own() -> CollectorRegistry:
     return registry
 
 
-def _serves_elsewhere() -> bool:
-    """True when another live process already serves this process's directory."""
+def _served_elsewhere() -> str | None:
+    """This process's directory, when another live process already serves it."""
     path = multiprocess.directory() or os.environ.get(AGENTSTAT_MULTIPROCESS_DIR, "")
     pid = multiprocess.server_pid(path) if path and os.path.isdir(path) else None
-    return pid is not None and pid != os.getpid()
+    return path if pid is not None and pid != os.getpid() else None
 
 
 def _serve_all_processes(reader: PrometheusMetricReader, host: str, port: int) -> None:
@@ -165,7 +165,7 @@ def start_metrics_server(
             meter_provider.remove_metric_reader(reader)
         raise
     actual_port = server.server_address[1]
-    if all_processes and not _serves_elsewhere():
+    if all_processes and _served_elsewhere() is None:
         _serve_all_processes(reader, host, actual_port)
     if owns and set_global and not bridge.global_meter_provider_is_set():
         metrics.set_meter_provider(meter_provider)
@@ -183,13 +183,13 @@ def start_metrics_server(
 
 
 def parse_port(raw: str) -> tuple[int | None, str]:
-    """``(port, "")`` for a valid port number, else ``(None, reason)``."""
+    """``(port, "")`` for a valid port number, else ``(None, what is wrong)``."""
     try:
         port = int(raw.strip())
     except ValueError:
-        return None, "is not a port number (an integer from 0 to 65535)"
+        return None, f"{PORT_VARIABLE}={raw!r} is not a port number (an integer from 0 to 65535)"
     if not 0 <= port <= 65535:
-        return None, "is out of range (0 to 65535)"
+        return None, f"{PORT_VARIABLE}={raw!r} is out of range (0 to 65535)"
     return port, ""
 
 
@@ -227,36 +227,35 @@ class AutoEndpointReader(PrometheusMetricReader):
             _logger.warning("agentstat: could not start the metrics endpoint", exc_info=True)
 
     def _start(self) -> None:
+        served = _served_elsewhere()
+        if served is not None:  # a worker of a server whose endpoint is up: add to it
+            multiprocess.join(served)
+            return
         host = os.environ.get(HOST_VARIABLE, "localhost")
         raw = os.environ.get(PORT_VARIABLE, str(DEFAULT_PORT))
-        port, reason = parse_port(raw)
-        if port is None:
-            _startup_problem(
-                f"agentstat: {PORT_VARIABLE}={raw!r} {reason}; metrics are recorded but not served"
-            )
-            return
-        if _serves_elsewhere():
-            multiprocess.join(os.environ[AGENTSTAT_MULTIPROCESS_DIR])
-            return
+        port, problem = parse_port(raw)
+        if port is not None:
+            problem = self._serve(host, port, raw)
+        # Even when it could not serve, this process claims the directory, so that its
+        # spawned children join quietly instead of each repeating the line.
+        _serve_all_processes(self, host, port or 0)
+        if problem:
+            _startup_problem(f"agentstat: {problem}; metrics are recorded but not served")
+
+    def _serve(self, host: str, port: int, raw: str) -> str:
+        """Start serving; "" or what went wrong."""
         web_config = None
         try:
             config_file = configured_web_config_file()
             if config_file:
                 web_config = load_web_config(config_file)
         except Exception as exc:
-            _startup_problem(f"{exc}; metrics are recorded but not served")
-            return
+            return str(exc).removeprefix("agentstat: ")
         try:
             self.server, _ = _http_server.serve(make_wsgi_app(REGISTRY), host, port, web_config)
         except OSError as exc:
-            reason = exc.strerror or str(exc)
-            # The directory is still claimed, so that spawned children join quietly
-            # instead of each repeating this line.
-            _serve_all_processes(self, host, port)
-            _startup_problem(
-                f"agentstat: cannot serve metrics on {host}:{port} "
-                f"({HOST_VARIABLE}={host!r}, {PORT_VARIABLE}={raw!r}): {reason}; "
-                "metrics are recorded but not served"
+            return (
+                f"cannot serve metrics on {host}:{port} "
+                f"({HOST_VARIABLE}={host!r}, {PORT_VARIABLE}={raw!r}): {exc.strerror or exc}"
             )
-            return
-        _serve_all_processes(self, host, port)
+        return ""
