@@ -27,7 +27,7 @@ APPS = REPO / "tests" / "apps" / "multiprocess"
 
 def run_app(port: str, **extra: str) -> subprocess.CompletedProcess[str]:
     env = clean_env(
-        AGENTSTAT_AGENTS="agents:planner",
+        AGENTSTAT_AGENTS="mp_agents:planner",
         OTEL_EXPORTER_PROMETHEUS_PORT=port,
         PYTHONPATH=str(APPS),
         **extra,
@@ -83,7 +83,7 @@ def pool_app(where: Path, calls: int) -> tuple[list[str], dict[str, str], Path, 
     where.mkdir()
     port = free_port()
     env = clean_env(
-        AGENTSTAT_AGENTS="agents:planner",
+        AGENTSTAT_AGENTS="mp_agents:planner",
         OTEL_EXPORTER_PROMETHEUS_PORT=str(port),
         PYTHONPATH=str(APPS),
     )
@@ -113,7 +113,7 @@ def test_bad_port_under_uvicorn_workers_is_said_once(tmp_path: Path) -> None:
     """uvicorn --workers 2 with a bad port: one line for the server, none per worker."""
     app_port = free_port()
     env = clean_env(
-        AGENTSTAT_AGENTS="agents:planner",
+        AGENTSTAT_AGENTS="mp_agents:planner",
         OTEL_EXPORTER_PROMETHEUS_PORT="abc",
         PYTHONPATH=str(APPS),
     )

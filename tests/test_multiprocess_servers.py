@@ -92,7 +92,7 @@ def call(app: str, fast: int, slow: int) -> set[int]:
 
 def env_for(metrics_port: int, **extra: str) -> dict[str, str]:
     return clean_env(
-        AGENTSTAT_AGENTS="agents:planner",
+        AGENTSTAT_AGENTS="mp_agents:planner",
         OTEL_EXPORTER_PROMETHEUS_PORT=str(metrics_port),
         PYTHONPATH=str(APPS),
         **extra,

@@ -2,7 +2,7 @@
 
 import os
 
-import agents
+import mp_agents
 
 
 async def app(scope, receive, send):
@@ -16,7 +16,7 @@ async def app(scope, receive, send):
                 return
     path = scope["path"]
     if path != "/health":
-        agents.planner(0.06 if path == "/slow" else 0.0)
+        mp_agents.planner(0.06 if path == "/slow" else 0.0)
     body = str(os.getpid()).encode()
     headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})

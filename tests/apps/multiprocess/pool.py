@@ -11,11 +11,11 @@ import multiprocessing
 import sys
 import time
 
-import agents
+import mp_agents
 
 
 def work(i: int) -> int:
-    return agents.planner(0.06 if i % 4 == 0 else 0.0)
+    return mp_agents.planner(0.06 if i % 4 == 0 else 0.0)
 
 
 if __name__ == "__main__":

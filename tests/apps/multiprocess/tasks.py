@@ -4,7 +4,7 @@ The broker's folder is ``MP_BROKER_DIR``."""
 
 import os
 
-import agents
+import mp_agents
 from celery import Celery
 
 folder = os.environ["MP_BROKER_DIR"]
@@ -18,4 +18,4 @@ app.conf.update(
 
 @app.task
 def plan(delay: float) -> int:
-    return agents.planner(delay)
+    return mp_agents.planner(delay)
