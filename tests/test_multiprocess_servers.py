@@ -178,10 +178,14 @@ def test_process_pool_calls_add_up_after_the_pool_ends(tmp_path: Path, kind: str
     metrics = f"http://{LOOPBACK}:{metrics_port}/metrics"
     done, log = tmp_path / "done", tmp_path / "pool.log"
     args = instrumented(str(BIN / "python"), "pool.py", kind, "40", str(done))
-    with running(args, env=env_for(metrics_port), cwd=APPS, log=log) as proc:
+    env = env_for(metrics_port, PYTHONFAULTHANDLER="1")
+    with running(args, env=env, cwd=APPS, log=log) as proc:
         deadline = time.monotonic() + 60
         while not done.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
+        if not done.exists():  # every process of the app prints its threads' stacks
+            os.killpg(proc.pid, signal.SIGABRT)
+            time.sleep(2)
         assert done.exists(), log.read_text()
         assert str(proc.pid) not in done.read_text().split()  # the calls ran in workers
         assert_exact(wait_total(metrics, 40, timeout=15), 30, 10)

@@ -79,6 +79,13 @@ class SnapshotWriter:
         self._wake.set()
         done.wait(timeout)
 
+    def pause_for_fork(self) -> bool:
+        """Hold the flush lock (True) unless a flush is still running after 0.5 s."""
+        return self._lock.acquire(timeout=0.5)
+
+    def resume_after_fork(self) -> None:
+        self._lock.release()
+
     def in_flush_here(self) -> bool:
         return self._flushing == threading.get_ident()
 
@@ -156,10 +163,28 @@ def on_terminate(callback: Callable[[], None]) -> None:
         _on_terminate.append(callback)
 
 
+def _before_fork() -> None:
+    """Let a fork happen between two snapshots, not in the middle of one: the child
+    then inherits no half-taken state of this thread's (waits at most 0.5 s)."""
+    writer = current()
+    if writer is not None and writer.pause_for_fork():
+        _paused.append(writer)
+
+
+def _after_fork_in_parent() -> None:
+    while _paused:
+        _paused.pop().resume_after_fork()
+
+
+_paused: list[SnapshotWriter] = []
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent)
+
+
 def forget_after_fork() -> None:
     """In a forked child: the parent's writer (and its thread) are not this process's."""
     global _writer
     _writer = None
+    _paused.clear()  # the parent's lock, held by the forking thread: never released here
 
 
 def _die_of_sigterm() -> None:
