@@ -10,7 +10,11 @@ from celery import Celery
 folder = os.environ["MP_BROKER_DIR"]
 app = Celery("tasks", broker="filesystem://")
 app.conf.update(
-    broker_transport_options={"data_folder_in": folder, "data_folder_out": folder},
+    broker_transport_options={
+        "data_folder_in": folder,
+        "data_folder_out": folder,
+        "control_folder": folder,
+    },
     worker_hijack_root_logger=False,
     task_ignore_result=True,
 )
