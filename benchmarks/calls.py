@@ -30,6 +30,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 import agentstat
 from agentstat._metrics.store import STORE
 from agentstat.instrumentation import _wrappers
+from agentstat.semconv import AGENT_DURATION
 from benchmarks import _naive, _shapes, _timed
 from benchmarks._harness import Case, Mode, Report, Row, Runner, measure, stmt_runner
 
@@ -147,6 +148,8 @@ def run(mode: Mode, report: Report) -> None:
             _targets_for(shape, report)
             if suffix == "stream":
                 _per_chunk(mode, report, bare, functions[DECORATOR])
+            if suffix == "sync":
+                _multiprocess(mode, report, bare)
         _returned_shapes(mode, report, loop, provider)
     finally:
         instrumentor.uninstrument()
@@ -259,6 +262,54 @@ def _one_shape(
             f"({added - plain_added:+,.0f} ns)",
         )
     )
+
+
+def _multiprocess(mode: Mode, report: Report, bare: Callable[..., Any]) -> None:
+    """``@agent`` in a member process of a multi-process server: recording stays in
+    memory; a daemon thread writes the snapshot file once a second meanwhile."""
+    import tempfile
+
+    from agentstat._metrics import member, multiprocess
+
+    decorated = agentstat.agent("bench-mp")(bare)
+    with tempfile.TemporaryDirectory(prefix="agentstat-bench-") as path:
+        multiprocess.join(path)
+        try:
+            measure(
+                SECTION,
+                [
+                    Case(f"sync: {BARE} (multi-process)", _sync_runner(bare)),
+                    Case(
+                        f"sync: {DECORATOR}, multi-process mode (member)",
+                        _sync_runner(decorated),
+                        f"sync: {BARE} (multi-process)",
+                    ),
+                ],
+                mode,
+                report,
+            )
+            family = STORE.histogram(AGENT_DURATION)
+            for i in range(1000):
+                family.series(("invoke_agent", f"bench-mp-{i}", "")).observe(0.1)
+            writer = member.current()
+            assert writer is not None
+            rounds = 20
+            start = perf_counter()
+            for i in range(rounds):
+                family.series(("invoke_agent", "bench-mp-0", "")).observe(0.1 * i)
+                writer.flush()
+            seconds = (perf_counter() - start) / rounds
+            report.add(
+                Row(
+                    SECTION,
+                    "multi-process snapshot write, 1000 series (background, once a second)",
+                    seconds * 1e9,
+                    "ns/op",
+                    note="build + marshal + atomic replace, measured in this thread",
+                )
+            )
+        finally:
+            multiprocess.leave()
 
 
 def _per_chunk(

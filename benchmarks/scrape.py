@@ -21,7 +21,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from agentstat import semconv
 from agentstat._metrics import bridge as _bridge
-from agentstat._metrics.store import Store
+from agentstat._metrics.counts import Registry
+from agentstat._metrics.producer import Producer
+from agentstat._metrics.store import InProcess, Store
 from benchmarks._harness import Case, Mode, Report, Row, measure, stmt_runner
 
 SECTION = "scrape"
@@ -50,7 +52,7 @@ def agentstat_registry(
     registry = CollectorRegistry()
     reader = PrometheusMetricReader(registry=registry)
     provider = MeterProvider(metric_readers=[reader])
-    if _bridge.attach(provider, store) is None:
+    if _bridge.attach(provider, Producer(InProcess(store, Registry()))) is None:
         raise RuntimeError("agentstat could not attach its store to the SDK MeterProvider")
     return registry, provider, reader, store
 
@@ -101,7 +103,7 @@ def run(mode: Mode, report: Report) -> None:
         observations = _observations(series)
         ours, ours_provider, reader, store = agentstat_registry(observations)
         stock, stock_provider = stock_registry(observations)
-        producer = _bridge._Producer(store)
+        producer = Producer(InProcess(store, Registry()))
         ours_page, stock_page = generate_latest(ours), generate_latest(stock)
         if _samples(ours_page) != _samples(stock_page):
             raise RuntimeError(f"{series} series: agentstat's page differs from the stock page")
@@ -114,7 +116,7 @@ def run(mode: Mode, report: Report) -> None:
                 Case(ours_name, stmt_runner("g(r)", {"g": generate_latest, "r": ours}), stock_name),
                 Case(
                     f"{series} series: agentstat share only (store → OTel points)",
-                    stmt_runner("p.metrics_for(r)", {"p": producer, "r": reader}),
+                    stmt_runner("p.metrics(r)", {"p": producer, "r": reader}),
                     ours_name,
                 ),
             ],
@@ -155,3 +157,48 @@ def run(mode: Mode, report: Report) -> None:
             )
         ours_provider.shutdown()
         stock_provider.shutdown()
+    _multiprocess_merge(mode, report, max(mode.scrape_series))
+
+
+MEMBERS = 4
+
+
+def _multiprocess_merge(mode: Mode, report: Report, series: int) -> None:
+    """A multi-process page's extra work: read and add ``MEMBERS`` members' snapshot
+    files of ``series`` series each (the OTel points and rendering come on top)."""
+    import os
+    import tempfile
+
+    from agentstat._metrics import multiprocess
+    from agentstat._metrics.snapshot import HistogramData, Snapshot, write_file
+
+    name = SPEC.name
+    bounds = {name: tuple(SPEC.buckets or ())}
+    counts = [1] * (len(bounds[name]) + 1)
+    member = Snapshot(
+        bounds,
+        {
+            (name, (semconv.OPERATION_INVOKE_AGENT, f"agent-{i}", "")): HistogramData(
+                counts, 1.0, 0.1, 0.9
+            )
+            for i in range(series)
+        },
+    )
+    with tempfile.TemporaryDirectory(prefix="agentstat-bench-") as path:
+        for i in range(MEMBERS):  # live pids (this one's), so nothing is compacted away
+            write_file(
+                os.path.join(path, f"p-{os.getppid()}-{i}.snap"),
+                (os.getppid(), member.to_builtin()),
+            )
+        storage = multiprocess.MultiProcess(path, serving=True)
+        measure(
+            SECTION,
+            [
+                Case(
+                    f"multi-process page: add {MEMBERS} members × {series} series",
+                    stmt_runner("s.collect(all_processes=True)", {"s": storage}),
+                )
+            ],
+            mode,
+            report,
+        )

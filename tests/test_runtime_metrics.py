@@ -1,4 +1,4 @@
-"""install(meter): runtime counts read back exactly through an OTel in-memory reader."""
+"""Runtime counts read back exactly through the producer and an OTel in-memory reader."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import agentstat.testing
 from agentstat import MISSING, Cache, Tier, TieredCache
-from agentstat._metrics import counts as _runtime_metrics
-from agentstat._metrics.counts import install
+from agentstat._metrics import bridge
 from agentstat.runtime.balancer import AgentInstance, LoadBalancer
 from agentstat.runtime.retry import retry
 from agentstat.semconv import (
@@ -30,6 +29,7 @@ from agentstat.semconv import (
     POOL_NAME,
     RETRY_ATTEMPTS,
     RETRY_GIVE_UPS,
+    Kind,
     MetricSpec,
 )
 from tests.metrics_util import points
@@ -37,9 +37,10 @@ from tests.metrics_util import points
 
 @pytest.fixture
 def meter(meter_provider: MeterProvider) -> Any:
-    stop = install(meter_provider.get_meter("agentstat-test"))
+    producer = bridge.attach(meter_provider)
+    assert producer is not None
     yield
-    stop()
+    producer.enabled = False
 
 
 def values(reader: InMemoryMetricReader, spec: MetricSpec, **match: str) -> dict[tuple, float]:
@@ -180,20 +181,20 @@ def test_counters_stay_monotonic_when_their_objects_die(
     assert one(reader, CACHE_LOOKUPS, **hit) == 4
 
 
-def test_stop_silences_and_reinstall_on_the_same_meter_resumes(
+def test_disabled_producer_reports_nothing_and_attaching_again_resumes(
     reader: InMemoryMetricReader, meter_provider: MeterProvider
 ) -> None:
-    """After stop() nothing is reported; installing again on that meter reports again."""
-    meter = meter_provider.get_meter("agentstat-stop")
-    stop = install(meter)
+    """A disabled producer adds nothing; attaching the same provider again reports again."""
+    producer = bridge.attach(meter_provider)
+    assert producer is not None
     cache: Cache[int, int] = Cache(name="rm-stop")
     cache.get(1)
     assert values(reader, CACHE_LOOKUPS, agentstat__cache__name="rm-stop")
-    stop()
+    producer.enabled = False
     assert not values(reader, CACHE_LOOKUPS, agentstat__cache__name="rm-stop")
-    stop_again = install(meter)
+    assert bridge.attach(meter_provider) is producer
     assert values(reader, CACHE_LOOKUPS, agentstat__cache__name="rm-stop")
-    stop_again()
+    producer.enabled = False
 
 
 def test_names_beyond_the_cap_become_other(
@@ -228,11 +229,12 @@ def test_pool_names_are_capped(
 
 def test_primitives_guide_names_every_runtime_metric_as_on_the_page() -> None:
     """docs/primitives.md lists each runtime metric's Prometheus name, from the table."""
-    from agentstat.semconv import BALANCER_WAIT
+    from agentstat.semconv import ALL_METRICS, BALANCER_WAIT
     from tests.helpers import REPO
 
     guide = (REPO / "docs" / "primitives.md").read_text()
-    specs = (*_runtime_metrics.SPECS, BALANCER_WAIT)
+    runtime = tuple(s for s in ALL_METRICS if s.kind is not Kind.HISTOGRAM)
+    specs = (*runtime, BALANCER_WAIT)
     assert [s.prometheus_name for s in specs if f"`{s.prometheus_name}`" not in guide] == []
 
 

@@ -47,3 +47,8 @@ same bounds. Read by the instrumentation, ``agentstat rules`` and ``agentstat ch
 AGENTSTAT_CHECK_PASSWORD = "AGENTSTAT_CHECK_PASSWORD"
 """The basic-auth password ``agentstat check`` sends with ``--username`` (unless
 ``--password-file`` is given). Environment only."""
+
+AGENTSTAT_MULTIPROCESS_DIR = "AGENTSTAT_MULTIPROCESS_DIR"
+"""The directory through which the processes of one server add up on one ``/metrics``.
+The serving process creates a private one and sets this for its children; set it
+yourself only to join processes started some other way. Environment only."""

@@ -39,6 +39,9 @@ CACHE_EVICTION_REASON = "agentstat.cache.eviction.reason"
 POOL_NAME = "agentstat.balancer.pool"
 INSTANCE_ID = "agentstat.balancer.instance.id"
 RETRY_TARGET = "agentstat.retry.target"
+#: On gauges served for many processes at one endpoint (multi-process mode): the process
+#: that reports the value, so rules can judge each process (Prometheus ``process_pid``).
+PROCESS_PID = "process.pid"
 
 # ------------------------------------------------------------------------ attribute values
 

@@ -2,10 +2,19 @@
 
 - :mod:`.caps`: cardinality caps, the one bound on label values;
 - :mod:`.histograms`: pre-aggregated bucket arrays per attribute set;
-- :mod:`.store`: the process's store of histograms, chosen once;
+- :mod:`.store`: the process's store of histograms, and the storage collections read
+  (in-process, or :mod:`.multiprocess` for the processes of one server, whose members
+  keep their snapshot files current through :mod:`.member`), chosen once;
 - :mod:`.counts`: integer counts kept by caches, balancers and retries;
-- :mod:`.bridge`: hands both to OpenTelemetry readers (every private SDK access).
+- :mod:`.snapshot`: plain values of both, as written to files and merged;
+- :mod:`.producer`: both as OpenTelemetry metrics; :mod:`.bridge`: hands them to
+  OpenTelemetry readers (every private SDK access).
 
 Nothing here imports the instrumentation or the runtime primitives: they record into
 this package, exporters read from it.
 """
+
+from agentstat._metrics import multiprocess as _multiprocess
+
+# A process started with AGENTSTAT_MULTIPROCESS_DIR set adds to that server's page.
+_multiprocess.join_from_environment()

@@ -1,152 +1,137 @@
-"""Hands agentstat's pre-aggregated histograms to an SDK MeterProvider's readers.
+"""Hands the producer's metrics to an SDK MeterProvider's readers: every private SDK access.
 
-The OpenTelemetry specification calls this a *MetricProducer*: a source of already
-aggregated metrics that a reader merges into its collection. OpenTelemetry Python has
-no public MetricProducer API yet, so we wrap the provider's measurement consumer's
-``collect`` (the callback every reader calls) and append our points to what it returns.
-This touches two private SDK attributes (``_measurement_consumer`` and
-``_reader_storages``); if they are missing, :func:`attach` says so once and returns
-False, and the histograms are not exported (the rest of agentstat keeps working).
+OpenTelemetry Python has no public MetricProducer API yet, so :func:`attach` wraps the
+provider's measurement consumer's ``collect`` (the callback every reader calls) and
+appends the producer's metrics (:mod:`agentstat._metrics.producer`) to what it returns.
+Private SDK attributes are read here and nowhere else, each guarded:
 
-Temporality follows each reader's preference for histograms: cumulative points are
-emitted as they are; for a delta reader the previous snapshot is subtracted (min and
-max are then the process-lifetime values, the only ones a bucket array keeps).
+- ``MeterProvider._measurement_consumer`` and its ``_reader_storages``: where to hook; if
+  they are missing, :func:`attach` says so once and returns None (nothing is exported
+  through that provider; the rest of agentstat keeps working);
+- ``MetricReader._instrument_class_temporality``: a reader's preferred temporality
+  (cumulative when unreadable);
+- ``MeterProvider._sdk_config.resource``: the resource, read at every collection (not
+  once), so a resource a forked child gets is the one it exports under;
+- ``TracerProvider._active_span_processor._span_processors``: whether spans would go
+  anywhere (:func:`tracing_configured`).
+
+Every collection's resource also gets this process's ``service.instance.id`` unless the
+resource names one already: processes of one service (a pre-fork server's workers,
+forked children included) then export as distinct instances over OTLP.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
+import os
+import uuid
+import weakref
 from typing import Any
 
-from opentelemetry.sdk.metrics._internal.instrument import _Histogram as HistogramInstrument
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
-    Histogram,
-    HistogramDataPoint,
-    Metric,
+    MetricReader,
     MetricsData,
     ResourceMetrics,
     ScopeMetrics,
 )
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.sdk.resources import Resource
 
-from agentstat._metrics.histograms import HistogramSnapshot
-from agentstat._metrics.store import STORE, Store
-from agentstat.version import __version__
+from agentstat._metrics.producer import SCOPE, Producer
 
-_logger = logging.getLogger(__name__)
+_logger = logging.getLogger("agentstat")
 
-SCOPE = InstrumentationScope("agentstat", __version__)
 _MARK = "_agentstat_producer"
+SERVICE_INSTANCE_ID = "service.instance.id"
+
+_instance_id = str(uuid.uuid4())
 
 
-class _Producer:
-    """Turns the store into OTel ``Metric`` objects for one reader at a time."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.enabled = True
-        # reader -> {(metric name, attribute items): snapshot}, for delta readers only
-        self._previous: dict[Any, dict[tuple[str, tuple[tuple[str, str], ...]], Any]] = {}
-        self._previous_time: dict[Any, int] = {}
-        self._lock = threading.Lock()
-
-    def metrics_for(self, reader: Any) -> list[Metric]:
-        if not self.enabled:
-            return []
-        temporality = getattr(reader, "_instrument_class_temporality", {}).get(
-            HistogramInstrument, AggregationTemporality.CUMULATIVE
-        )
-        now = time.time_ns()
-        delta = temporality is AggregationTemporality.DELTA
-        with self._lock:
-            start = self._previous_time.get(reader, self.store.start_time_unix_nano)
-            if not delta:
-                start = self.store.start_time_unix_nano
-            previous = self._previous.setdefault(reader, {}) if delta else {}
-            metrics = []
-            for family in self.store.families():
-                points = []
-                # A series that exists is exported from 0 (a pool's wait histogram is
-                # created with the pool): "0 waits", not "No data", before the first one.
-                for snap in family.snapshots():
-                    if delta:
-                        key = (family.spec.name, tuple(sorted(snap.attributes.items())))
-                        before = previous.get(key)
-                        previous[key] = snap
-                        snap = _subtract(snap, before)
-                    points.append(_point(snap, family.spec.buckets or (), start, now))
-                if points:
-                    metrics.append(
-                        Metric(
-                            name=family.spec.name,
-                            description=family.spec.description,
-                            unit=family.spec.unit,
-                            data=Histogram(data_points=points, aggregation_temporality=temporality),
-                        )
-                    )
-            if delta:
-                self._previous_time[reader] = now
-            return metrics
+def instance_id() -> str:
+    """This process's ``service.instance.id`` (a new one in every forked child)."""
+    return _instance_id
 
 
-def _subtract(snap: HistogramSnapshot, before: HistogramSnapshot | None) -> HistogramSnapshot:
-    if before is None:
-        return snap
-    counts = [a - b for a, b in zip(snap.bucket_counts, before.bucket_counts, strict=True)]
-    return HistogramSnapshot(
-        attributes=snap.attributes,
-        bucket_counts=counts,
-        count=snap.count - before.count,
-        sum=snap.sum - before.sum,
-        min=snap.min,
-        max=snap.max,
-    )
+def _new_instance_id() -> None:
+    global _instance_id
+    _instance_id = str(uuid.uuid4())
 
 
-def _point(snap: HistogramSnapshot, bounds: tuple[float, ...], start: int, now: int):
-    return HistogramDataPoint(
-        attributes=snap.attributes,
-        start_time_unix_nano=start,
-        time_unix_nano=now,
-        count=snap.count,
-        sum=snap.sum,
-        bucket_counts=snap.bucket_counts,
-        explicit_bounds=list(bounds),
-        min=snap.min,
-        max=snap.max,
-    )
+os.register_at_fork(after_in_child=_new_instance_id)
+
+#: Readers that serve every process of a multi-process storage (the endpoint's).
+_all_process_readers: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def _merge(data: MetricsData | None, extra: list[Metric], resource: Any) -> MetricsData | None:
-    if not extra:
-        return data
+def serve_all_processes(reader: MetricReader) -> None:
+    """Make ``reader`` collect the values of every process sharing this one's storage
+    (the endpoint's reader); other readers (OTLP) see this process only."""
+    _all_process_readers.add(reader)
+
+
+def tracing_configured(provider: Any) -> bool:
+    """True when spans would go somewhere: not a no-op/proxy provider, and (for the SDK's
+    provider) at least one span processor that is not a reader of agentstat's own (the
+    GenAI span bridge reads spans into metrics; it must not switch agentstat's on)."""
+    from opentelemetry import trace
+
+    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        return False
+    processor = getattr(provider, "_active_span_processor", None)
+    if processor is None:
+        return True
+    processors = getattr(processor, "_span_processors", None)
+    if processors is None:
+        return True
+    return any(not getattr(p, "agentstat_reads_only", False) for p in processors)
+
+
+def global_meter_provider_is_set() -> bool:
+    """Whether a real global MeterProvider is set (setting another only warns)."""
+    from opentelemetry import metrics
+
+    return type(metrics.get_meter_provider()).__name__ != "ProxyMeterProvider"
+
+
+def _temporality(reader: Any, instrument: str) -> AggregationTemporality:
+    try:
+        for cls, value in reader._instrument_class_temporality.items():
+            if cls.__name__ == instrument:
+                return AggregationTemporality(value)
+    except Exception:
+        pass
+    return AggregationTemporality.CUMULATIVE
+
+
+def _resource(meter_provider: Any) -> Resource:
+    try:
+        resource = meter_provider._sdk_config.resource
+    except Exception:
+        resource = Resource.get_empty()
+    if SERVICE_INSTANCE_ID in resource.attributes:
+        return resource
+    return resource.merge(Resource({SERVICE_INSTANCE_ID: _instance_id}))
+
+
+def _merge(data: MetricsData | None, extra: list[Any], resource: Resource) -> MetricsData:
+    """The SDK's collection under ``resource``, with ``extra`` in agentstat's scope."""
+    ours = [ScopeMetrics(scope=SCOPE, metrics=extra, schema_url="")] if extra else []
     if data is None or not data.resource_metrics:
         return MetricsData(
-            resource_metrics=[
-                ResourceMetrics(
-                    resource=resource,
-                    scope_metrics=[ScopeMetrics(scope=SCOPE, metrics=extra, schema_url="")],
-                    schema_url="",
-                )
-            ]
+            resource_metrics=[ResourceMetrics(resource=resource, scope_metrics=ours, schema_url="")]
         )
-    first = data.resource_metrics[0]
+    first, *rest = data.resource_metrics
     merged = ResourceMetrics(
-        resource=first.resource,
-        scope_metrics=[
-            *first.scope_metrics,
-            ScopeMetrics(scope=SCOPE, metrics=extra, schema_url=""),
-        ],
+        resource=resource,
+        scope_metrics=[*first.scope_metrics, *ours],
         schema_url=first.schema_url,
     )
-    return MetricsData(resource_metrics=[merged, *data.resource_metrics[1:]])
+    rest = [ResourceMetrics(resource, r.scope_metrics, r.schema_url) for r in rest]
+    return MetricsData(resource_metrics=[merged, *rest])
 
 
-def attach(meter_provider: Any, store: Store = STORE) -> _Producer | None:
-    """Make every reader of ``meter_provider`` export ``store``; idempotent.
+def attach(meter_provider: Any, producer: Producer | None = None) -> Producer | None:
+    """Make every reader of ``meter_provider`` export agentstat's metrics; idempotent.
 
     Returns the producer (disable it with ``producer.enabled = False``), or None when the
     provider is not an OpenTelemetry SDK MeterProvider we know how to extend.
@@ -157,12 +142,12 @@ def attach(meter_provider: Any, store: Store = STORE) -> _Producer | None:
         if "Proxy" in type(meter_provider).__name__:
             _logger.warning(
                 "agentstat: no MeterProvider is set yet; set one (or pass meter_provider=) "
-                "before instrumenting, or agent and tool histograms will not be exported"
+                "before instrumenting, or agentstat's metrics will not be exported"
             )
             return None
         _logger.warning(
             "agentstat: meter provider %s is not an OpenTelemetry SDK MeterProvider; "
-            "agent and tool histograms will not be exported through it",
+            "agentstat's metrics will not be exported through it",
             type(meter_provider).__name__,
         )
         return None
@@ -170,20 +155,28 @@ def attach(meter_provider: Any, store: Store = STORE) -> _Producer | None:
     if existing is not None:
         existing.enabled = True
         return existing
-    producer = _Producer(store)
+    producer = producer or Producer()
     original = consumer.collect
-    resource = meter_provider._sdk_config.resource
 
     def collect(reader: Any, timeout_millis: float = 10_000) -> MetricsData | None:
         data = original(reader, timeout_millis=timeout_millis)
         try:
-            return _merge(data, producer.metrics_for(reader), resource)
+            extra = producer.metrics(
+                reader,
+                all_processes=reader in _all_process_readers,
+                histogram_temporality=_temporality(reader, "_Histogram"),
+                counter_temporality=_temporality(reader, "_ObservableCounter"),
+            )
+            return _merge(data, extra, _resource(meter_provider))
         except Exception:  # never break the user's whole scrape because of ours
-            _logger.exception("agentstat: could not add histograms to the collection")
+            _logger.exception("agentstat: could not add its metrics to the collection")
             return data
 
     consumer.collect = collect
     setattr(consumer, _MARK, producer)
-    for reader in list(readers):
-        reader._set_collect_callback(collect)
+    try:
+        for reader in list(readers):
+            reader._set_collect_callback(collect)
+    except Exception:
+        _logger.warning("agentstat: could not hook this provider's readers", exc_info=True)
     return producer

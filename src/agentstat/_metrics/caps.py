@@ -26,7 +26,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from agentstat.environment_variables import (
     AGENTSTAT_MAX_ERROR_TYPES,
@@ -71,16 +71,35 @@ def _preview(value: str) -> str:
     return repr(value if len(value) <= 40 else f"{value[:40]}...")
 
 
+#: ``admit(key, label, limit) -> (admitted, every admitted label when the cap is full)``:
+#: the admission shared by the processes of one server, or None (this process alone).
+#: Set by :mod:`agentstat._metrics.multiprocess`.
+SharedAdmission = Callable[[str, str, int], tuple[bool, list[str] | None]]
+_shared: SharedAdmission | None = None
+
+
+def share_admission(admit: SharedAdmission | None) -> None:
+    """Admit new values through ``admit`` from now on (None: this process decides)."""
+    global _shared
+    _shared = admit
+
+
 class ValueCap:
     """Admits at most ``limit`` distinct values; later new values become ``_OTHER``.
 
     Lookups of admitted values take no lock (a dict read), so the cost on the hot path
     is one dict lookup. ``kept`` values pass through uncounted; values longer than
     :data:`MAX_VALUE_LENGTH` are admitted under their :func:`shorten`-ed form.
-    ``what`` and ``setting`` only word the warnings.
+    ``what`` and ``setting`` only word the warnings. When the processes of a server
+    share admission (``key`` names this cap's shared list), a new value gets in if any
+    process admitted it or the shared list has room, so every process labels a value
+    the same way.
     """
 
-    __slots__ = ("_admitted", "_kept", "_lock", "_warned", "limit", "setting", "what")
+    __slots__ = (
+        "_admitted", "_full", "_kept", "_learned", "_lock", "_warned",
+        "key", "limit", "setting", "what",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -89,12 +108,16 @@ class ValueCap:
         what: str = "values",
         setting: str = "",
         kept: frozenset[str] = frozenset(),
+        key: str = "",
     ) -> None:
         if limit < 1:
             raise ValueError(f"a cardinality limit must be at least 1, got {limit}")
         self.limit, self.what, self.setting, self._kept = limit, what, setting, kept
         self._admitted: dict[str, str] = {}  # value -> its label (itself, or shortened)
         self._warned: set[str] = set()  # which warnings were logged
+        self.key = key
+        self._full = False  # the shared list is full: only _learned labels get in
+        self._learned: frozenset[str] = frozenset()
         self._lock = threading.Lock()
 
     def __call__(self, value: str) -> str:
@@ -106,7 +129,8 @@ class ValueCap:
         with self._lock:
             if value in self._admitted:
                 return self._admitted[value]
-            if len(self._admitted) >= self.limit:
+            label = shorten(value)
+            if not self._admit(label):
                 self._warn_once(
                     "full",
                     "agentstat: %d distinct %s reached%s; new ones are recorded as %s",
@@ -116,7 +140,6 @@ class ValueCap:
                     OTHER,
                 )
                 return OTHER
-            label = shorten(value)
             if label is not value:
                 self._warn_once(
                     "long",
@@ -130,6 +153,26 @@ class ValueCap:
                 )
             self._admitted[value] = label
             return label
+
+    def _admit(self, label: str) -> bool:
+        """Whether a new ``label`` gets in: room here and, when admission is shared, in
+        the server's list (one file lock and read per new value). Under ``_lock``."""
+        if label in self._learned:
+            return True
+        if self._full or len(self._admitted) >= self.limit:
+            return False
+        shared = _shared
+        if shared is None or not self.key:
+            return True
+        admitted, everything = shared(self.key, label, self.limit)
+        if everything is not None:  # full: what the others admitted still gets in here
+            self._full = True
+            self._learned = frozenset(everything)
+        return admitted
+
+    def admitted(self) -> list[str]:
+        """The labels admitted so far."""
+        return list(self._admitted.values())
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
         if key not in self._warned:
@@ -210,7 +253,10 @@ class Caps:
                     limit = self._read_limits()[what]
                     if what == "names":
                         cap = ValueCap(
-                            limit, what=f"names of {namespace}", setting=AGENTSTAT_MAX_NAMES
+                            limit,
+                            what=f"names of {namespace}",
+                            setting=AGENTSTAT_MAX_NAMES,
+                            key=f"names:{namespace}",
                         )
                     else:
                         cap = ValueCap(
@@ -218,6 +264,7 @@ class Caps:
                             what=f"error types of {namespace}",
                             setting=AGENTSTAT_MAX_ERROR_TYPES,
                             kept=KEPT_ERROR_TYPES,
+                            key=f"error_types:{namespace}",
                         )
                     self._caps[(namespace, what)] = cap
         return cap
@@ -229,6 +276,16 @@ class Caps:
         with self._lock:
             self._caps.clear()
             self._limits = None
+
+    def all(self) -> list[ValueCap]:
+        return list(self._caps.values())
+
+    def after_fork_in_child(self) -> None:
+        """New locks in a forked child (another thread may have held one at the fork);
+        admitted values stay, so labels keep their meaning."""
+        self._lock = threading.Lock()
+        for cap in self._caps.values():
+            cap._lock = threading.Lock()
 
 
 CAPS = Caps()

@@ -1,15 +1,10 @@
-"""Counts kept by the live caches, balancers and retries, published at collection time.
+"""Counts kept by the live caches, balancers and retries, read at collection time.
 
-Usage (the instrumentor does this; nothing else needs to)::
-
-    stop = install(meter)      # observable instruments for every runtime metric
-    ...
-    stop()                     # they report nothing from now on
-
-Why observable instruments: the OTel SDK's ``Counter.add`` costs 5–10 µs, more than a
-whole cache hit. So the hot paths only bump plain integers on a small ``*Counts`` object
-(under the lock the object already holds), and the callbacks below sum those integers
-when a reader collects.
+The OTel SDK's ``Counter.add`` costs 5–10 µs, more than a whole cache hit. So the hot
+paths only bump plain integers on a small counts object (under the lock the object
+already holds), and :meth:`Registry.collect` sums those integers when a reader collects;
+the producer (:mod:`agentstat._metrics.producer`) turns them into OpenTelemetry sums and
+gauges beside the histograms. Every counts object meets the :class:`Counts` protocol.
 
 Every live object registers its counts object here; the registry holds the counts
 strongly and the object weakly. When the object is garbage-collected its final counter
@@ -24,18 +19,16 @@ the process and sums stay monotonic.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
-
-from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
 
 from agentstat._metrics.caps import CAPS
+from agentstat._metrics.snapshot import Snapshot
 from agentstat.semconv import (
-    ALL_METRICS,
     BALANCER_REJECTIONS,
     BALANCER_SELECTIONS,
     CACHE_CAPACITY,
@@ -70,8 +63,28 @@ _INSTANCE = INSTANCE_ID
 _RETRY = RETRY_TARGET
 
 
-#: (metric name, attribute values) -> value
+#: (metric, attribute values in the order of ``metric.attributes``, value)
 Point = tuple[MetricSpec, tuple[str, ...], float]
+
+
+class Counts(Protocol):
+    """What the registry reads from a counts object when a reader collects.
+
+    Both methods may run on any thread at any time, so they read under the lock the
+    object's owner mutates it with (or read plain integers, which the GIL keeps whole).
+    In a forked child, a ``_lock`` attribute (``threading.Lock`` or ``RLock``) of the
+    counts object and of its owner is replaced by a new one: another thread may have
+    held it at the fork.
+    """
+
+    def counters(self) -> Iterable[Point]:
+        """Every counter's current value: monotonic for the life of the object."""
+        ...
+
+    def gauges(self, owner: Any) -> Iterable[Point]:
+        """Every gauge's current value, read from ``owner`` (the registered owner, alive;
+        None when none was registered)."""
+        ...
 
 
 class CacheCounts:
@@ -205,7 +218,16 @@ class RetryCounts:
         return iter(())
 
 
-Counts = CacheCounts | InstanceCounts | PoolCounts | RetryCounts
+_LOCK_TYPES = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
+
+
+def _renew_lock(obj: Any) -> None:
+    """Give ``obj._lock`` (a counts object's, or its owner's: a Cache, a LoadBalancer) a
+    new unheld lock of the same kind, in a forked child."""
+    make = _LOCK_TYPES.get(type(getattr(obj, "_lock", None)))
+    if make is not None:
+        with contextlib.suppress(AttributeError, TypeError):
+            obj._lock = make()
 
 
 class Registry:
@@ -249,30 +271,56 @@ class Registry:
                 slot = (spec.name, values)
                 self._retired[slot] = self._retired.get(slot, 0) + value
 
-    def observe(self, spec: MetricSpec) -> dict[tuple[str, ...], float]:
-        """Current value of ``spec`` per attribute-value tuple, summed over objects."""
+    def collect(self, into: Snapshot) -> None:
+        """Add every counter and gauge, summed over objects per attribute set, to ``into``."""
         with self._lock:
             self._fold_dead()
             live = list(self._live.values())
-            totals: dict[tuple[str, ...], float] = {}
-            if spec.kind is Kind.COUNTER:
-                for (name, values), value in self._retired.items():
-                    if name == spec.name:
-                        totals[values] = value
+            retired = list(self._retired.items())
+        counters, gauges = into.counters, into.gauges
+        for key, value in retired:
+            counters[key] = counters.get(key, 0) + value
         for counts, ref in live:
-            if spec.kind is Kind.COUNTER:
-                points: Iterable[Point] = counts.counters()
-            else:
-                owner = None
-                if ref is not None:
-                    owner = ref()
-                    if owner is None:
-                        continue  # died since the copy above; its finalizer is running
-                points = counts.gauges(owner)
-            for point_spec, values, value in points:
-                if point_spec is spec:
-                    totals[values] = totals.get(values, 0) + value
-        return totals
+            for spec, values, value in counts.counters():
+                key = (spec.name, values)
+                counters[key] = counters.get(key, 0) + value
+            owner = None
+            if ref is not None:
+                owner = ref()
+                if owner is None:
+                    continue  # died since the copy above; its finalizer is running
+            for spec, values, value in counts.gauges(owner):
+                gauge_key = (spec.name, values, "")
+                gauges[gauge_key] = gauges.get(gauge_key, 0) + value
+
+    def observe(self, spec: MetricSpec) -> dict[tuple[str, ...], float]:
+        """Current value of ``spec`` per attribute-value tuple, summed over objects."""
+        snapshot = Snapshot()
+        self.collect(snapshot)
+        if spec.kind is Kind.COUNTER:
+            return {v: n for (name, v), n in snapshot.counters.items() if name == spec.name}
+        return {v: n for (name, v, _), n in snapshot.gauges.items() if name == spec.name}
+
+    def after_fork_in_child(self) -> None:
+        """Start a forked child's counters at zero and give it unheld locks.
+
+        The child's objects keep the values they had at the fork (a cache's hits); the
+        parent reports those, so the child subtracts them: its retired totals start at
+        minus every live counter. Locks the parent's other threads held at the fork
+        would stay held forever in the child, so every lock here is new.
+        """
+        self._lock = threading.Lock()
+        # Objects that died before the fork are still folded in later (their values
+        # cancel against the baseline, which includes them).
+        self._dead = deque(self._dead)
+        baseline: dict[tuple[str, tuple[str, ...]], float] = {}
+        for counts, ref in self._live.values():
+            _renew_lock(counts)
+            _renew_lock(ref() if ref is not None else None)
+            for spec, values, value in counts.counters():
+                key = (spec.name, values)
+                baseline[key] = baseline.get(key, 0) - value
+        self._retired = baseline
 
 
 REGISTRY = Registry()
@@ -292,57 +340,8 @@ def retry_counts(target: str) -> RetryCounts:
         return counts
 
 
-#: Every metric this module publishes: all of the table's counters and gauges (the
-#: histograms travel through the pre-aggregated store and the reader bridge instead).
-SPECS: tuple[MetricSpec, ...] = tuple(s for s in ALL_METRICS if s.kind is not Kind.HISTOGRAM)
-
-
-_installed_lock = threading.Lock()
-_installed: dict[int, tuple[Meter, dict[str, bool]]] = {}
-
-
-def _attributes(spec: MetricSpec, values: tuple[str, ...]) -> dict[str, str]:
-    # Empty values (a cache without tiers) are left out, as the histograms do.
-    return {key: value for key, value in zip(spec.attributes, values, strict=True) if value}
-
-
-def install(meter: Meter, registry: Registry = REGISTRY) -> Callable[[], None]:
-    """Create the observable instruments on ``meter``; return a function that mutes them.
-
-    OpenTelemetry has no way to remove an instrument, so stopping makes every callback
-    return no observation. The SDK hands back the first instrument when one is created
-    twice on a meter, so a second install on the same meter turns the first one back on.
-    """
-    with _installed_lock:
-        state = _installed.get(id(meter), (None, None))[1]
-        if state is not None:
-            state["on"] = True
-            return functools.partial(state.__setitem__, "on", False)
-        state = {"on": True}
-        _installed[id(meter)] = (meter, state)  # the meter is kept, so its id stays unique
-
-    def callback_for(spec: MetricSpec) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        def callback(options: CallbackOptions) -> Iterable[Observation]:
-            if not state["on"]:
-                return []
-            return [
-                Observation(value, _attributes(spec, values))
-                for values, value in registry.observe(spec).items()
-            ]
-
-        return callback
-
-    for spec in SPECS:
-        create = (
-            meter.create_observable_counter
-            if spec.kind is Kind.COUNTER
-            else meter.create_observable_gauge
-        )
-        create(
-            spec.name, callbacks=[callback_for(spec)], unit=spec.unit, description=spec.description
-        )
-
-    def stop() -> None:
-        state["on"] = False
-
-    return stop
+def after_fork_in_child() -> None:
+    """Called in a forked child (see :mod:`agentstat._metrics.store`)."""
+    global _retry_lock
+    _retry_lock = threading.Lock()
+    REGISTRY.after_fork_in_child()

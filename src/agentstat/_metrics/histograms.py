@@ -55,6 +55,14 @@ class HistogramSeries:
         finally:
             lock.release()
 
+    def after_fork_in_child(self) -> None:
+        """Start from zero with a new lock (see :mod:`agentstat._metrics.store`)."""
+        self._lock = threading.Lock()
+        self._counts = [0] * (len(self._bounds) + 1)
+        self._sum = 0.0
+        self._min = float("inf")
+        self._max = float("-inf")
+
     def snapshot(self) -> HistogramSnapshot:
         with self._lock:
             counts = list(self._counts)
@@ -175,6 +183,17 @@ class HistogramFamily:
             self._series.clear()  # in place: ``lookup`` stays bound to this dict
             self._prefixes.clear()
             self._warned = False
+
+    def after_fork_in_child(self) -> None:
+        """Zero every series in place (the parent reports what they held; callers may
+        hold a series) and renew every lock."""
+        self._lock = threading.Lock()
+        for series in self._series.values():
+            series.after_fork_in_child()
+
+    def items(self) -> list[tuple[tuple[str, ...], HistogramSeries]]:
+        """``(attribute values, series)`` pairs, copied (safe while others record)."""
+        return list(self._series.items())
 
     def snapshots(self) -> list[HistogramSnapshot]:
         return [series.snapshot() for series in list(self._series.values())]

@@ -57,21 +57,6 @@ def _under_opentelemetry_instrument() -> bool:
     return "auto_instrumentation" in str(getattr(site, "__file__", ""))
 
 
-def _tracing_configured(provider: Any) -> bool:
-    """True when spans would go somewhere: not a no-op/proxy provider, and (for the SDK's
-    provider) at least one span processor that is not a reader of agentstat's own (the
-    GenAI span bridge reads spans into metrics; it must not switch agentstat's on)."""
-    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
-        return False
-    processor = getattr(provider, "_active_span_processor", None)
-    if processor is None:
-        return True
-    processors = getattr(processor, "_span_processors", None)
-    if processors is None:
-        return True
-    return any(not getattr(p, "agentstat_reads_only", False) for p in processors)
-
-
 def _config_from_kwargs(kwargs: dict[str, Any]) -> Config:
     config: Config = kwargs.get("config") or load_config()
     explicit = {kind: kwargs.get(f"{kind}s") for kind in KINDS}
@@ -107,7 +92,6 @@ class AgentstatInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Records agent/tool durations and cache/balancer/retry counts as OTel metrics."""
 
     _patcher: Patcher | None = None
-    _runtime_stoppers: list[Any]
     _producers: list[Any]
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -116,12 +100,11 @@ class AgentstatInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         config = _config_from_kwargs(kwargs)
         strict = bool(kwargs.get("strict", config.strict))
-        self._runtime_stoppers = []
         self._producers = []
         self.bind_meter_provider(kwargs.get("meter_provider") or metrics.get_meter_provider())
 
         tracer_provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
-        if _tracing_configured(tracer_provider):
+        if _bridge.tracing_configured(tracer_provider):
             _wrappers.set_tracer(trace.get_tracer("agentstat", __version__, tracer_provider))
 
         patcher = Patcher(strict, {"cache": _patch_cache_class, "balancer": _patch_balancer_class})
@@ -146,20 +129,14 @@ class AgentstatInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def bind_meter_provider(self, meter_provider: Any) -> None:
         """Export agentstat's metrics through ``meter_provider`` too (idempotent per provider)."""
-        from agentstat._metrics import counts as _runtime_metrics
-
         producer = _bridge.attach(meter_provider)
         if producer is not None:
             self._producers.append(producer)
-        meter = metrics.get_meter("agentstat", __version__, meter_provider)
-        self._runtime_stoppers.append(_runtime_metrics.install(meter))
 
     def _unbind(self) -> None:
         for producer in self._producers:
             producer.enabled = False
-        for stop in self._runtime_stoppers:
-            stop()
-        self._producers, self._runtime_stoppers = [], []
+        self._producers = []
         _wrappers.set_tracer(None)
 
     def _uninstrument(self, **kwargs: Any) -> None:

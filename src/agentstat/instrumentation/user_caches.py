@@ -108,8 +108,8 @@ class _UserCacheCounts:
             sizes: list[int] = []
             capacities: list[int] = []
             for instance in instances:
-                # The user's properties run here, inside the SDK's observable callback:
-                # an exception escaping it would drop this metric for every cache.
+                # The user's properties run here, inside a collection: an exception
+                # escaping it would drop this metric for every cache.
                 try:
                     size, capacity = _size_of(instance), _capacity_of(instance)
                 except Exception:
