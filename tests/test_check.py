@@ -348,6 +348,23 @@ def test_a_page_without_the_threshold_bucket_gives_no_verdict() -> None:
         evaluate({}, parse(page, "w1"), 1.0, Objectives())
 
 
+def test_one_worker_without_a_healthy_instance_alerts_on_a_merged_page() -> None:
+    """On a page merging a server's workers (gauges carry ``process_pid``), one worker
+    that sees no healthy instance is an alert, though another worker sees one."""
+    healthy = semconv.INSTANCE_HEALTHY
+    pid = semconv.prometheus_label(semconv.PROCESS_PID)
+    labels = f'{healthy.label(semconv.POOL_NAME)}="p",{healthy.label(semconv.INSTANCE_ID)}="p-1"'
+    page = (
+        f"# TYPE {healthy.prometheus_name} gauge\n"
+        f'{healthy.prometheus_name}{{{labels},{pid}="101"}} 1.0\n'
+        f'{healthy.prometheus_name}{{{labels},{pid}="102"}} 0.0\n'
+    )
+    rows = evaluate(parse(page, "a"), parse(page, "a"), 5.0, Objectives())
+    (pool,) = [row for row in rows if row.kind == "pool"]
+    assert pool.status is Status.ALERT
+    assert "a process sees no healthy instance" in pool.reasons
+
+
 def _pool_page(loads: list[int], selections: list[int], healthy: list[int] | None = None) -> str:
     load, capacity = semconv.INSTANCE_LOAD, semconv.INSTANCE_CAPACITY
     up, chosen = semconv.INSTANCE_HEALTHY, semconv.BALANCER_SELECTIONS

@@ -297,10 +297,15 @@ def _balancer_rows(
     pool_l = load_spec.label(semconv.POOL_NAME)
     inst_l = load_spec.label(semconv.INSTANCE_ID)
 
-    def keyed(name: str) -> dict[tuple[str, str, str], float]:
-        out: dict[tuple[str, str, str], float] = defaultdict(float)
+    pid_l = semconv.prometheus_label(semconv.PROCESS_PID)
+
+    def keyed(name: str) -> dict[tuple[str, str, tuple[str, str]], float]:
+        """Per (pool, instance, process): a page (its URL), and on a page that merges a
+        server's workers, each worker (``process_pid``)."""
+        out: dict[tuple[str, str, tuple[str, str]], float] = defaultdict(float)
         for labels, value in _select(now, name):
-            out[(labels.get(pool_l, ""), labels.get(inst_l, ""), labels[SOURCE])] += value
+            process = (labels[SOURCE], labels.get(pid_l, ""))
+            out[(labels.get(pool_l, ""), labels.get(inst_l, ""), process)] += value
         return out
 
     load = keyed(load_spec.prometheus_name)
@@ -318,7 +323,9 @@ def _balancer_rows(
             row.status = Status.ALERT
             row.reasons.append(f"load {ratio:.0%} > {objectives.instance_load_alert:.0%}")
         rows.append(row)
-    healthy_per_process: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    healthy_per_process: dict[str, dict[tuple[str, str], float]] = defaultdict(
+        lambda: defaultdict(float)
+    )
     for (pool, _instance, source), value in healthy.items():
         healthy_per_process[pool][source] += value
     rejected: dict[str, float] = defaultdict(float)

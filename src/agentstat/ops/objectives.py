@@ -86,9 +86,10 @@ class Objectives:
     Ratios are fractions (0.99, not 99). ``selector`` is a PromQL matcher list added to
     every raw-metric selector (``job="agents"``); ``group_by`` names labels kept when
     aggregating (``("cluster",)`` gives one answer per agent per cluster instead of one
-    across everything). ``process_labels`` identify one scraped process; they decide
-    "no healthy instance" per process, because each process's balancer only routes to
-    the instances *it* sees as healthy.
+    across everything). ``process_labels`` identify one process (a scraped target, and
+    on a page that merges a server's workers, each worker's ``process_pid``); they
+    decide "no healthy instance" per process, because each process's balancer only
+    routes to the instances *it* sees as healthy.
     """
 
     latency_p95_target_seconds: float = LATENCY_P95_TARGET_SECONDS
@@ -127,7 +128,11 @@ class Objectives:
 
     selector: str = ""
     group_by: tuple[str, ...] = ()
-    process_labels: tuple[str, ...] = ("job", "instance")
+    process_labels: tuple[str, ...] = (
+        "job",
+        "instance",
+        semconv.prometheus_label(semconv.PROCESS_PID),
+    )
 
     #: Window of the ratio alerts (latency, success rate, cache, load, rejections).
     rate_window: str = "5m"
