@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import bcrypt
@@ -133,6 +134,14 @@ def test_a_wrong_password_or_none_is_refused(
     assert status == 401
     assert headers["WWW-Authenticate"].startswith("Basic")
     assert "gen_ai" not in body and "target_info" not in body
+
+
+def test_a_password_over_72_bytes_is_refused_with_401(
+    server: MetricsServer, certs: Certificates
+) -> None:
+    """bcrypt refuses passwords over 72 bytes; that is a failed login, not a server error."""
+    status, _, body = get(server.url, client_context(certs), (USER, "x" * 100))
+    assert status == 401 and "gen_ai" not in body
 
 
 def test_a_client_without_a_certificate_is_refused(
@@ -265,6 +274,46 @@ def test_agentstat_check_reads_a_protected_page(
     assert "HTTP 401" in wrong.output
 
 
+def test_the_check_client_never_follows_a_redirect_with_credentials() -> None:
+    """A page that redirects elsewhere is an error naming the target, and the password
+    is never sent to the other host."""
+    seen: list[str | None] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with contextlib.ExitStack() as stack:
+        other = ThreadingHTTPServer(("127.0.0.2", 0), Elsewhere)
+        stack.callback(other.server_close)
+        stack.callback(other.shutdown)
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        target = f"http://127.0.0.2:{other.server_address[1]}/metrics"
+
+        class Redirect(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(302)
+                self.send_header("Location", target)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        first = ThreadingHTTPServer((LOOPBACK, 0), Redirect)
+        stack.callback(first.server_close)
+        stack.callback(first.shutdown)
+        threading.Thread(target=first.serve_forever, daemon=True).start()
+        fetch = make_fetch(Credentials(username=USER, password=PASSWORD))
+        with pytest.raises(ScrapeError, match=r"redirect to .* not followed"):
+            fetch(f"http://{LOOPBACK}:{first.server_address[1]}/metrics")
+    assert seen == []
+
+
 # --------------------------------------------------------------- storms and idle sockets
 
 
@@ -288,6 +337,28 @@ def test_idle_connections_are_closed_after_the_timeout() -> None:
         started = time.monotonic()
         assert idle.recv(1024) == b""  # closed by the server
         assert time.monotonic() - started < 5
+
+
+def test_a_client_trickling_bytes_is_cut_at_the_connection_deadline() -> None:
+    """A client sending a byte every 0.3 s never trips the per-read timeout, but the
+    whole connection ends at its deadline, so it cannot hold a slot."""
+    with (
+        plain_server(timeout=2, deadline=1) as server,
+        socket.create_connection(server.server_address[:2], timeout=10) as slow,
+    ):
+        started = time.monotonic()
+        closed = False
+        while time.monotonic() - started < 6 and not closed:
+            try:
+                slow.sendall(b"G")
+                slow.settimeout(0.3)
+                closed = slow.recv(1024) == b""
+            except TimeoutError:
+                pass
+            except OSError:
+                closed = True
+        assert closed, "the trickling connection was never cut"
+        assert time.monotonic() - started < 4
 
 
 def test_connections_past_the_bound_get_503_and_service_resumes() -> None:

@@ -8,8 +8,10 @@ it has no authentication. This server keeps prometheus_client's WSGI app and fix
 transport:
 
 - a listen backlog of :data:`BACKLOG` (128);
-- every connection is handled on its own thread, with the TLS handshake done there, and
-  every socket operation times out after :data:`CONNECTION_TIMEOUT_SECONDS`;
+- every connection is handled on its own thread, with the TLS handshake done there;
+  every socket operation times out after :data:`CONNECTION_TIMEOUT_SECONDS`, and the
+  whole connection is closed :data:`CONNECTION_DEADLINE_SECONDS` after it was
+  accepted, so a client trickling one byte at a time cannot hold its slot either;
 - at most :data:`MAX_CONCURRENT_REQUESTS` connections are served at once; past that a
   connection gets ``503 Service Unavailable`` with ``Retry-After`` straight away;
 - HTTP basic auth against bcrypt hashes from the web configuration file, with
@@ -35,6 +37,7 @@ from agentstat.web_config import WebConfig
 
 BACKLOG = 128
 CONNECTION_TIMEOUT_SECONDS = 10.0
+CONNECTION_DEADLINE_SECONDS = 30.0
 MAX_CONCURRENT_REQUESTS = 64
 _REFUSAL_TIMEOUT_SECONDS = 2.0
 _AUTH_CACHE_SIZE = 256
@@ -68,12 +71,14 @@ class MetricsHTTPServer(socketserver.ThreadingMixIn, WSGIServer):
         web_config: WebConfig | None = None,
         max_requests: int = MAX_CONCURRENT_REQUESTS,
         timeout: float = CONNECTION_TIMEOUT_SECONDS,
+        deadline: float = CONNECTION_DEADLINE_SECONDS,
     ) -> None:
         if max_requests < 1:
             raise ValueError(f"max_requests must be at least 1, not {max_requests}")
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.ssl_context = web_config.ssl_context if web_config else None
         self.connection_timeout = timeout
+        self.connection_deadline = deadline
         self._slots = threading.BoundedSemaphore(max_requests)
         super().__init__(address, _QuietHandler)
         self.set_app(protect(app, web_config) if web_config else app)
@@ -90,6 +95,13 @@ class MetricsHTTPServer(socketserver.ThreadingMixIn, WSGIServer):
 
     def _connection(self, request: socket.socket, client_address: Any, serving: bool) -> None:
         connection: socket.socket = request
+        deadline = threading.Timer(
+            self.connection_deadline if serving else _REFUSAL_TIMEOUT_SECONDS,
+            _cut,
+            (request,),
+        )
+        deadline.daemon = True
+        deadline.start()
         try:
             request.settimeout(self.connection_timeout if serving else _REFUSAL_TIMEOUT_SECONDS)
             if self.ssl_context is not None:
@@ -101,11 +113,18 @@ class MetricsHTTPServer(socketserver.ThreadingMixIn, WSGIServer):
         except (OSError, ValueError):
             pass  # handshake failures, timeouts and resets end that connection only
         finally:
+            deadline.cancel()
             if serving:
                 self._slots.release()
             for sock in {id(connection): connection, id(request): request}.values():
                 with contextlib.suppress(OSError):
                     sock.close()
+
+
+def _cut(sock: socket.socket) -> None:
+    """End a connection past its deadline: the blocked read or write fails at once."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _refuse(connection: socket.socket) -> None:
@@ -151,7 +170,10 @@ def protect(app: WSGIApp, web_config: WebConfig) -> WSGIApp:
         with lock:
             if hashed is not None and digest in verified:
                 return True
-        ok = bcrypt.checkpw(password.encode(), hashed or decoy)
+        try:
+            ok = bcrypt.checkpw(password.encode(), hashed or decoy)
+        except ValueError:  # bcrypt refuses passwords over 72 bytes: a failed login
+            return False
         if not (ok and hashed is not None):
             return False
         with lock:
@@ -188,10 +210,16 @@ def serve(
     *,
     max_requests: int = MAX_CONCURRENT_REQUESTS,
     timeout: float = CONNECTION_TIMEOUT_SECONDS,
+    deadline: float = CONNECTION_DEADLINE_SECONDS,
 ) -> tuple[MetricsHTTPServer, threading.Thread]:
     """Bind ``host:port`` (OSError if it cannot) and serve ``app`` on a daemon thread."""
     server = MetricsHTTPServer(
-        (host, port), app, web_config=web_config, max_requests=max_requests, timeout=timeout
+        (host, port),
+        app,
+        web_config=web_config,
+        max_requests=max_requests,
+        timeout=timeout,
+        deadline=deadline,
     )
     thread = threading.Thread(
         target=server.serve_forever, name="agentstat-metrics-server", daemon=True

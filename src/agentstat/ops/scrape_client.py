@@ -55,6 +55,15 @@ class Credentials:
         return "Basic " + base64.b64encode(token).decode()
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse redirects: a 3xx is reported as an error naming where it points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        raise urllib.error.HTTPError(
+            req.full_url, code, f"redirect to {newurl} not followed", headers, fp
+        )
+
+
 def make_fetch(
     credentials: Credentials | None = None, timeout: float = 10.0
 ) -> Callable[[str], str]:
@@ -63,12 +72,17 @@ def make_fetch(
     context = credentials.ssl_context()
     authorization = credentials.authorization()
 
+    # No redirects: urllib would send the Authorization header to whatever host a
+    # redirect names (another host, or from https to http). Prometheus does not follow
+    # them with credentials either.
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPSHandler(context=context))
+
     def fetch(url: str) -> str:
         request = urllib.request.Request(url)
         if authorization is not None:
             request.add_header("Authorization", authorization)
         try:
-            with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            with opener.open(request, timeout=timeout) as response:
                 body: bytes = response.read()
                 return body.decode("utf-8")
         except urllib.error.HTTPError as exc:
