@@ -128,3 +128,26 @@ def test_instance_refusing_attributes_is_reported_with_the_class_path(
     assert "cannot replace 'run' on this Model object" in caplog.text
     assert "captured_tools:Model.run=@name" in caplog.text
     assert tools.model.run() == "ran"
+
+
+@pytest.mark.parametrize(
+    ("holder", "integration"),
+    [
+        ("pydantic_ai", "agentstat_pydantic_ai"),
+        ("agents", "agentstat_openai_agents"),
+        ("langchain_core", "agentstat_langchain"),
+        ("langgraph", "agentstat_langgraph"),
+        ("llama_index", "agentstat_llama_index"),
+        ("crewai", "agentstat_crewai"),
+        ("smolagents", "agentstat_smolagents"),
+        ("json", None),
+    ],
+)
+def test_a_capturing_framework_is_matched_to_its_integration(
+    holder: str, integration: str | None
+) -> None:
+    """The captured-function warning names the integration of the framework that holds
+    the function, by the framework's import name (``agents``, ``langgraph``)."""
+    from agentstat.instrumentation.captured import _integration_for
+
+    assert _integration_for(holder) == integration

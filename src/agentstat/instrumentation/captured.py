@@ -119,8 +119,12 @@ def _integration_for(top: str) -> str | None:
     """The agentstat integration entry point for framework ``top``, if one is installed."""
     try:
         for entry in importlib.metadata.entry_points(group="opentelemetry_instrumentor"):
-            module = entry.value.partition(":")[0]
-            if entry.name.startswith("agentstat_") and module.rsplit(".", 1)[-1] == top:
+            if not entry.name.startswith("agentstat_"):
+                continue
+            # The instrumentor's own import name (``langgraph.pregel``, ``agents``), not
+            # its module's: loading an integration module imports no framework.
+            framework = getattr(entry.load(), "framework", "")
+            if isinstance(framework, str) and framework.partition(".")[0] == top:
                 return entry.name
     except Exception:
         return None
