@@ -78,3 +78,31 @@ def test_suppressed_call_returns_the_bare_coroutine() -> None:
     assert coroutine.__qualname__.endswith("work")
     assert asyncio.run(coroutine) == 1
     assert calls("agent", "quiet") == 0
+
+
+def test_an_async_context_object_never_entered_is_recorded_when_dropped() -> None:
+    """A tool returning an object that merely has ``__aenter__`` (a client or session the
+    caller uses through its other methods) is recorded once, as a success, when the
+    object is dropped; the caller works with it exactly as with the object itself."""
+    import gc
+
+    class Session:
+        async def __aenter__(self) -> Session:
+            return self
+
+        async def __aexit__(self, *exc: object) -> bool:
+            return False
+
+        def get(self) -> str:
+            return "page"
+
+    @agentstat.tool("make_session")
+    def make_session() -> Session:
+        return Session()
+
+    session = make_session()
+    assert isinstance(session, Session) and session.get() == "page"
+    assert calls("tool", "make_session") == 0  # may still be entered
+    del session
+    gc.collect()
+    assert calls("tool", "make_session") == 1

@@ -24,7 +24,11 @@ async context manager  ``__aexit__`` returns (a suppressed     the block is canc
 
 A coroutine that is never awaited never ran and records nothing. The caller gets the
 same handle object back (only a callback is added), a coroutine for a coroutine, and a
-transparent ``wrapt.ObjectProxy`` for other awaitables and context managers.
+transparent ``wrapt.ObjectProxy`` for other awaitables and context managers (so
+``type(result)`` is the proxy's; ``isinstance`` and every attribute are the object's).
+Such a proxy dropped without ever being awaited or entered — an object that merely has
+``__aenter__`` or ``__await__``, used through its other methods — records the call as a
+success lasting until it returned.
 
 The type check costs one dict lookup per call (types are classified once and cached),
 so a plain sync call pays ~20 ns for it.
@@ -33,9 +37,11 @@ so a plain sync call pays ~20 ns for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import types
 import weakref
+from time import perf_counter
 from typing import Any
 
 import wrapt
@@ -146,11 +152,31 @@ def _deferred(rec: _wrappers.Recorder, start: float, span: Any, result: Any, sha
         return _await(result, pending)
     if shape == HANDLE:
         return _watch(result, pending)
-    if shape == AWAITABLE:
-        return TimedAwaitable(result, pending)
-    if shape == ASYNC_CONTEXT:
-        return TimedAsyncContext(result, pending)
-    return TimedAwaitableContext(result, pending)
+    proxy_type = (
+        TimedAwaitable
+        if shape == AWAITABLE
+        else TimedAsyncContext
+        if shape == ASYNC_CONTEXT
+        else TimedAwaitableContext
+    )
+    proxy = proxy_type(result, pending)
+    _record_if_unused(proxy, pending)
+    return proxy
+
+
+def _record_if_unused(proxy: Any, pending: Pending) -> None:
+    """A proxy dropped without being awaited or entered (a session or client object the
+    caller only used otherwise) records the call as it returned: a success lasting until
+    the return, never a lost call."""
+    returned_at = perf_counter()
+
+    def unused() -> None:
+        if not pending.done:  # shift the start so the duration ends at the return
+            pending.start += perf_counter() - returned_at
+            pending.finish(None)
+
+    with contextlib.suppress(TypeError):  # not weakly referenceable: recorded if used
+        weakref.finalize(proxy, unused)
 
 
 async def _await(awaitable: Any, pending: Pending) -> Any:
