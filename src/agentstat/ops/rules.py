@@ -28,57 +28,21 @@ from typing import Any
 
 from agentstat import semconv
 from agentstat.ops import promql
+from agentstat.ops._resource_rules import balancer_rules, cache_rules
+from agentstat.ops._rule_parts import (
+    Rule,
+    alert_rule,
+    in_words,
+    recording_rule,
+    traffic_guard,
+)
 from agentstat.ops.objectives import (
     SEVERITY_CRITICAL,
     SEVERITY_WARNING,
     BurnRate,
     Objectives,
-    duration_seconds,
 )
 from agentstat.semconv import Operation
-
-Rule = dict[str, Any]
-
-_SCOPE_LABELS = "otel_scope_name, otel_scope_version, otel_scope_schema_url"
-
-
-def _guard(window: str, per_window: int) -> str:
-    """``(N / seconds)``: at least N events within ``window``, as a per-second rate."""
-    return f"({per_window} / {promql.num(duration_seconds(window))})"
-
-
-def _record(name: str, expr: str, labels: dict[str, str] | None = None) -> Rule:
-    rule: Rule = {"record": name, "expr": expr}
-    if labels:
-        rule["labels"] = labels
-    return rule
-
-
-def _alert(
-    objectives: Objectives,
-    name: str,
-    expr: str,
-    for_: str,
-    severity: str,
-    summary: str,
-    description: str,
-    labels: dict[str, str] | None = None,
-) -> Rule:
-    rule: Rule = {"alert": name, "expr": expr}
-    if duration_seconds(for_) > 0:
-        rule["for"] = for_
-    rule["labels"] = {"severity": severity, **(labels or {}), **objectives.extra_labels}
-    rule["annotations"] = {
-        "summary": summary,
-        "description": description,
-        "runbook_url": objectives.runbook_url(name),
-    }
-    return rule
-
-
-def _ms(seconds: float) -> str:
-    return f"{promql.num(seconds * 1000)} ms" if seconds < 1 else f"{promql.num(seconds)} s"
-
 
 # --------------------------------------------------------------------- agents and tools
 
@@ -101,9 +65,9 @@ def operation_records(objectives: Objectives, operation: Operation) -> list[Rule
         )
 
     for window in objectives.windows():
-        rules.append(_record(promql.calls(operation, window), calls(window)))
+        rules.append(recording_rule(promql.calls(operation, window), calls(window)))
         rules.append(
-            _record(
+            recording_rule(
                 promql.error_ratio(operation, window),
                 promql.exact(
                     f"(\n  sum {entity} (\n    rate({spec.count}{failed}[{window}])\n  )\n"
@@ -124,7 +88,7 @@ def operation_records(objectives: Objectives, operation: Operation) -> list[Rule
             f'{operation.error_label}!="{semconv.ERROR_TYPE_CANCELLED}"',
         )
         rules.append(
-            _record(
+            recording_rule(
                 promql.slow_ratio(operation, window),
                 promql.exact(
                     f"1 - (\n  sum {entity} (\n    rate({spec.bucket}{fast}[{window}])\n  )\n"
@@ -142,7 +106,7 @@ def operation_alerts(objectives: Objectives, operation: Operation) -> list[Rule]
     who = f"{operation.kind} {{{{ $labels.{operation.name_label} }}}}"
     quantile = f"P{promql.num(objectives.latency_quantile * 100)}"
     allowed = promql.num(objectives.slow_fraction_alert)
-    guard = f"{promql.calls(operation, window)} > {_guard(window, objectives.min_calls)}"
+    guard = f"{promql.calls(operation, window)} > {traffic_guard(window, objectives.min_calls)}"
     rules: list[Rule] = []
     for bound, name, severity, for_ in (
         (
@@ -160,23 +124,23 @@ def operation_alerts(objectives: Objectives, operation: Operation) -> list[Rule]
     ):
         le = semconv.le_label(bound)
         rules.append(
-            _alert(
+            alert_rule(
                 objectives,
                 name,
                 f'{promql.slow_ratio(operation, window)}{{le="{le}"}} > {allowed}\n'
                 f"and ignoring (le)\n{guard}",
                 for_,
                 severity,
-                f"{quantile} latency of {who} is above {_ms(bound)}.",
+                f"{quantile} latency of {who} is above {in_words(bound)}.",
                 f"{{{{ $value | humanizePercentage }}}} of calls to {who} took longer than "
-                f"{_ms(bound)} over the last {window}; at most "
+                f"{in_words(bound)} over the last {window}; at most "
                 f"{promql.num(objectives.slow_fraction_alert * 100)} % may "
-                f"for {quantile} < {_ms(bound)}.",
+                f"for {quantile} < {in_words(bound)}.",
             )
         )
     alert_ratio = promql.num(1 - objectives.success_rate_alert)
     rules.append(
-        _alert(
+        alert_rule(
             objectives,
             f"Agentstat{operation.title}SuccessRateLow",
             f"{promql.error_ratio(operation, window)} > {alert_ratio}\nand\n{guard}",
@@ -195,9 +159,9 @@ def operation_alerts(objectives: Objectives, operation: Operation) -> list[Rule]
 
 def _burn_alert(objectives: Objectives, operation: Operation, burn: BurnRate, who: str) -> Rule:
     threshold = promql.num(burn.factor * objectives.error_budget)
-    guard = _guard(burn.short_window, objectives.min_calls)
+    guard = traffic_guard(burn.short_window, objectives.min_calls)
     objective = promql.num(objectives.success_rate_target * 100)
-    return _alert(
+    return alert_rule(
         objectives,
         f"Agentstat{operation.title}ErrorBudgetBurn",
         f"{promql.error_ratio(operation, burn.long_window)} > {threshold}\n"
@@ -213,193 +177,6 @@ def _burn_alert(objectives: Objectives, operation: Operation, burn: BurnRate, wh
         f"over the last {burn.short_window}: at this rate the {objective} % objective's "
         f"budget lasts {30 / burn.factor:.1f} days of 30.",
         {"long_window": burn.long_window, "short_window": burn.short_window},
-    )
-
-
-# ------------------------------------------------------------------------------- caches
-
-
-def cache_rules(objectives: Objectives) -> list[Rule]:
-    """Lookup rates and hit ratios per cache and tier, and the two hit-rate alerts."""
-    spec = semconv.CACHE_LOOKUPS
-    name = spec.label(semconv.CACHE_NAME)
-    tier = spec.label(semconv.CACHE_TIER)
-    result = spec.label(semconv.CACHE_RESULT)
-    window = objectives.rate_window
-    entity = promql.by(objectives, name, tier)
-    hits = promql.selector(objectives, f'{result}="{semconv.CACHE_RESULT_HIT}"')
-
-    def lookups(indent: str = "") -> str:
-        every = f"{spec.prometheus_name}{promql.selector(objectives)}[{window}]"
-        return f"{indent}sum {entity} (\n{indent}  rate({every})\n{indent})"
-
-    rules: list[Rule] = [
-        _record(promql.cache_lookups(window), lookups()),
-        _record(
-            promql.cache_hit_ratio(window),
-            promql.exact(
-                f"(\n  sum {entity} (\n    rate({spec.prometheus_name}{hits}[{window}])\n  )\n"
-                f"  or\n{lookups('  ')} * 0\n)\n/\n{lookups()}"
-            ),
-        ),
-    ]
-    who = (
-        f"cache {{{{ $labels.{name} }}}}{{{{ with $labels.{tier} }}}} tier {{{{ . }}}}{{{{ end }}}}"
-    )
-    guard = f"{promql.cache_lookups(window)} > {_guard(window, objectives.min_cache_lookups)}"
-    judged = f'{{{tier}=~"{promql.regex_alternatives(list(objectives.cache_alert_tiers))}"}}'
-    for threshold, alert, severity, for_ in (
-        (
-            objectives.cache_hit_rate_alert,
-            "AgentstatCacheHitRateLow",
-            SEVERITY_CRITICAL,
-            objectives.cache_hit_rate_for,
-        ),
-        (
-            objectives.cache_hit_rate_target,
-            "AgentstatCacheHitRateBelowTarget",
-            SEVERITY_WARNING,
-            objectives.cache_hit_rate_target_for,
-        ),
-    ):
-        rules.append(
-            _alert(
-                objectives,
-                alert,
-                f"{promql.cache_hit_ratio(window)}{judged} < {promql.num(threshold)}\nand\n{guard}",
-                for_,
-                severity,
-                f"Hit rate of {who} is below {promql.num(threshold * 100)} %.",
-                f"Only {{{{ $value | humanizePercentage }}}} of lookups in {who} hit over the "
-                f"last {window} (alert below {promql.num(threshold * 100)} %).",
-            )
-        )
-    return rules
-
-
-# ----------------------------------------------------------------------------- balancer
-
-
-def balancer_rules(objectives: Objectives) -> list[Rule]:
-    """Instance utilisation, healthy instances and rejections per pool, with alerts.
-
-    Utilisation is each process's load over the capacity *that process* grants the
-    instance, maximised across processes: a saturated balancer in one worker is what
-    makes its callers wait, even when the fleet-wide average looks fine.
-    """
-    pool = semconv.INSTANCE_LOAD.label(semconv.POOL_NAME)
-    instance = semconv.INSTANCE_LOAD.label(semconv.INSTANCE_ID)
-    window = objectives.rate_window
-    load = semconv.INSTANCE_LOAD.prometheus_name
-    capacity = semconv.INSTANCE_CAPACITY.prometheus_name
-    healthy = semconv.INSTANCE_HEALTHY.prometheus_name
-    rejections = semconv.BALANCER_REJECTIONS.prometheus_name
-    sel = promql.selector(objectives)
-    per_process = promql.by(objectives, pool, *objectives.process_labels)
-    rules: list[Rule] = [
-        _record(
-            promql.instance_utilization(window),
-            promql.exact(
-                f"max {promql.by(objectives, pool, instance)} (\n"
-                f"  avg_over_time({load}{sel}[{window}])\n"
-                f"  / ignoring ({_SCOPE_LABELS})\n"
-                f"  avg_over_time({capacity}{sel}[{window}])\n)"
-            ),
-        ),
-        _record(
-            promql.HEALTHY_INSTANCES,
-            f"min {promql.by(objectives, pool)} (\n  sum {per_process} ({healthy}{sel})\n)",
-        ),
-        _record(
-            promql.pool_rejections(window),
-            f"sum {promql.by(objectives, pool)} (\n  rate({rejections}{sel}[{window}])\n)",
-        ),
-    ]
-    rules.extend(_imbalance_records(objectives))
-    limit = promql.num(objectives.instance_load_alert * 100)
-    rules.append(
-        _alert(
-            objectives,
-            "AgentstatInstanceLoadHigh",
-            f"{promql.instance_utilization(window)} > {promql.num(objectives.instance_load_alert)}",
-            objectives.instance_load_for,
-            SEVERITY_CRITICAL,
-            f"Instance {{{{ $labels.{instance} }}}} of pool {{{{ $labels.{pool} }}}} is above "
-            f"{limit} % of its capacity.",
-            f"Instance {{{{ $labels.{instance} }}}} of pool {{{{ $labels.{pool} }}}} averaged "
-            f"{{{{ $value | humanizePercentage }}}} of its capacity over the last {window} in "
-            f"its busiest process (alert above {limit} %).",
-        )
-    )
-    rules.append(_imbalance_alert(objectives))
-    rules.append(
-        _alert(
-            objectives,
-            "AgentstatPoolNoHealthyInstance",
-            f"{promql.HEALTHY_INSTANCES} == 0",
-            objectives.no_healthy_instance_for,
-            SEVERITY_CRITICAL,
-            f"Pool {{{{ $labels.{pool} }}}} has no healthy instance.",
-            f"At least one process sees {{{{ $value }}}} healthy instances in pool "
-            f"{{{{ $labels.{pool} }}}}: every acquisition there waits and is then rejected.",
-        )
-    )
-    rules.append(
-        _alert(
-            objectives,
-            "AgentstatBalancerRejecting",
-            f"{promql.pool_rejections(window)} > 0",
-            objectives.rejections_for,
-            SEVERITY_WARNING,
-            f"Pool {{{{ $labels.{pool} }}}} is rejecting acquisitions.",
-            f"Pool {{{{ $labels.{pool} }}}} rejected {{{{ $value | humanize }}}} acquisitions "
-            f"per second over the last {window}: no healthy instance had capacity in time.",
-        )
-    )
-    return rules
-
-
-def _imbalance_records(objectives: Objectives) -> list[Rule]:
-    """Even distribution per pool (see :func:`promql.busiest_utilization`), and the
-    selection rate that tells traffic from a trickle."""
-    pool = semconv.INSTANCE_LOAD.label(semconv.POOL_NAME)
-    window = objectives.imbalance_window
-    sel = promql.selector(objectives)
-    busiest, imbalance = promql.busiest_utilization(objectives, sel)
-    return [
-        _record(promql.pool_busiest_utilization(window), promql.exact(busiest)),
-        _record(promql.pool_imbalance(window), promql.exact(imbalance)),
-        _record(
-            promql.pool_selections(window),
-            f"sum {promql.by(objectives, pool)} (\n"
-            f"  rate({semconv.BALANCER_SELECTIONS.prometheus_name}{sel}[{window}])\n)",
-        ),
-    ]
-
-
-def _imbalance_alert(objectives: Objectives) -> Rule:
-    pool = semconv.INSTANCE_LOAD.label(semconv.POOL_NAME)
-    window = objectives.imbalance_window
-    factor = promql.num(objectives.imbalance_alert)
-    on_pool = promql.on(objectives, pool)
-    busy = promql.num(objectives.imbalance_min_utilization * 100)
-    return _alert(
-        objectives,
-        "AgentstatPoolLoadUneven",
-        f"{promql.pool_imbalance(window)} > {factor}\n"
-        f"and {on_pool}\n"
-        f"{promql.pool_busiest_utilization(window)} >= "
-        f"{promql.num(objectives.imbalance_min_utilization)}\n"
-        f"and {on_pool}\n"
-        f"{promql.pool_selections(window)} >= {promql.num(objectives.imbalance_min_selections)}",
-        objectives.imbalance_for,
-        SEVERITY_WARNING,
-        f"Load in pool {{{{ $labels.{pool} }}}} is unevenly distributed.",
-        f"The busiest healthy instance of pool {{{{ $labels.{pool} }}}} carried "
-        f'{{{{ $value | printf "%.2f" }}}} times the pool\'s load per unit of capacity over '
-        f"the last {window} (alert above {factor}x while that instance is at least {busy} % "
-        f"busy and the pool makes at least {promql.num(objectives.imbalance_min_selections)} "
-        "selections per second).",
     )
 
 
