@@ -15,6 +15,9 @@ Prometheus names are derived exactly as the OpenTelemetry Prometheus exporter de
 them (characters outside ``[a-zA-Z0-9:]`` become ``_``, the unit ``s`` becomes the
 ``_seconds`` suffix, curly-brace units and ``1`` add nothing, counters get ``_total``).
 A test compares them with a live ``/metrics`` page.
+
+Why one long module: it is the one table; splitting it would make two places that
+spell metric names.
 """
 
 from __future__ import annotations

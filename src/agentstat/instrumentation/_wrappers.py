@@ -17,6 +17,11 @@ A runner:
   stream) apart from failure: it is recorded with ``error.type="cancelled"``;
 - opens a span only when tracing was switched on with a real tracer (see
   :func:`set_tracer`), so with no tracer provider the cost is one ``is None`` test.
+
+Why one long module: the runners read their module's globals (the tracer, the open
+runs) once per call, and keeping the recorder, the runners and the wrappers that call
+them together keeps those reads plain global loads on the hot path; the returned call
+shapes and the captured-function check, which are not on it, live in their own modules.
 """
 
 from __future__ import annotations
