@@ -8,8 +8,8 @@ success rate without cancelled calls, hit rate per cache and tier, load per inst
 the busiest process, and even distribution per pool (the busiest healthy instance's load
 per capacity over the pool's, from the mean of the two readings: a coarser sample than
 the rule's 15-minute average, so judged with the same guards). P50/P95/P99 are
-interpolated the way ``histogram_quantile`` does, for reading only. Several URLs (one per worker) are
-summed, as the rules sum processes.
+interpolated the way ``histogram_quantile`` does, for reading only. Several URLs (one
+per worker) are summed, as the rules sum processes.
 
 Why a little over 400 lines: reading, parsing and judging pages share the sample
 layout above; the verdicts for agents, tools, caches and pools are one screen each.
