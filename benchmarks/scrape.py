@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from agentstat import semconv
 from agentstat._metrics import bridge as _bridge
-from agentstat._metrics.counts import Registry
+from agentstat._metrics.counts import CountsRegistry
 from agentstat._metrics.producer import Producer
 from agentstat._metrics.store import InProcess, Store
 from benchmarks._harness import Case, Mode, Report, Row, measure, stmt_runner
@@ -52,7 +52,7 @@ def agentstat_registry(
     registry = CollectorRegistry()
     reader = PrometheusMetricReader(registry=registry)
     provider = MeterProvider(metric_readers=[reader])
-    if _bridge.attach(provider, Producer(InProcess(store, Registry()))) is None:
+    if _bridge.attach(provider, Producer(InProcess(store, CountsRegistry()))) is None:
         raise RuntimeError("agentstat could not attach its store to the SDK MeterProvider")
     return registry, provider, reader, store
 
@@ -103,7 +103,7 @@ def run(mode: Mode, report: Report) -> None:
         observations = _observations(series)
         ours, ours_provider, reader, store = agentstat_registry(observations)
         stock, stock_provider = stock_registry(observations)
-        producer = Producer(InProcess(store, Registry()))
+        producer = Producer(InProcess(store, CountsRegistry()))
         ours_page, stock_page = generate_latest(ours), generate_latest(stock)
         if _samples(ours_page) != _samples(stock_page):
             raise RuntimeError(f"{series} series: agentstat's page differs from the stock page")

@@ -31,6 +31,6 @@ def table_names() -> set[str]:
     names = set()
     for spec in semconv.ALL_METRICS:
         names.add(spec.prometheus_name)
-        if spec.kind is semconv.Kind.HISTOGRAM:
+        if spec.instrument is semconv.Instrument.HISTOGRAM:
             names.update((spec.bucket, spec.count, spec.sum))
     return names

@@ -29,7 +29,7 @@ from agentstat.semconv import (
     POOL_NAME,
     RETRY_ATTEMPTS,
     RETRY_GIVE_UPS,
-    Kind,
+    Instrument,
     MetricSpec,
 )
 from tests.metrics_util import points
@@ -233,7 +233,7 @@ def test_primitives_guide_names_every_runtime_metric_as_on_the_page() -> None:
     from tests.helpers import REPO
 
     guide = (REPO / "docs" / "primitives.md").read_text()
-    runtime = tuple(s for s in ALL_METRICS if s.kind is not Kind.HISTOGRAM)
+    runtime = tuple(s for s in ALL_METRICS if s.instrument is not Instrument.HISTOGRAM)
     specs = (*runtime, BALANCER_WAIT)
     assert [s.prometheus_name for s in specs if f"`{s.prometheus_name}`" not in guide] == []
 

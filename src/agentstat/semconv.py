@@ -94,8 +94,8 @@ WAIT_BUCKETS: tuple[float, ...] = (
 # ---------------------------------------------------------------------------- the table
 
 
-class Kind(StrEnum):
-    """How a metric is produced; decides its Prometheus shape."""
+class Instrument(StrEnum):
+    """The instrument a metric is (its Prometheus shape follows)."""
 
     HISTOGRAM = "histogram"
     COUNTER = "counter"  # monotonic; published at collection time
@@ -121,7 +121,7 @@ class MetricSpec:
     """One metric: its OTel identity and everything derived from it."""
 
     name: str
-    kind: Kind
+    instrument: Instrument
     unit: str
     description: str
     attributes: tuple[str, ...]
@@ -134,7 +134,7 @@ class MetricSpec:
         suffix = _UNIT_SUFFIXES.get(self.unit)
         if suffix and not name.endswith(suffix):
             name = f"{name}_{suffix}"
-        if self.kind is Kind.COUNTER:
+        if self.instrument is Instrument.COUNTER:
             name = f"{name}_total"
         return name
 
@@ -151,8 +151,8 @@ class MetricSpec:
         return self._series("sum")
 
     def _series(self, suffix: str) -> str:
-        if self.kind is not Kind.HISTOGRAM:
-            raise ValueError(f"{self.name} is a {self.kind.value}, not a histogram")
+        if self.instrument is not Instrument.HISTOGRAM:
+            raise ValueError(f"{self.name} is a {self.instrument.value}, not a histogram")
         return f"{self.prometheus_name}_{suffix}"
 
     def label(self, attribute: str) -> str:
@@ -164,7 +164,7 @@ class MetricSpec:
 
 AGENT_DURATION = MetricSpec(
     name="gen_ai.invoke_agent.duration",
-    kind=Kind.HISTOGRAM,
+    instrument=Instrument.HISTOGRAM,
     unit="s",
     description="Duration of agent invocations; error.type is set on failure only.",
     attributes=(GEN_AI_OPERATION_NAME, GEN_AI_AGENT_NAME, ERROR_TYPE),
@@ -173,7 +173,7 @@ AGENT_DURATION = MetricSpec(
 
 TOOL_DURATION = MetricSpec(
     name="gen_ai.execute_tool.duration",
-    kind=Kind.HISTOGRAM,
+    instrument=Instrument.HISTOGRAM,
     unit="s",
     description=(
         "Duration of tool executions; error.type is set on failure only, gen_ai.agent.name "
@@ -193,7 +193,7 @@ TOOL_DURATION = MetricSpec(
 
 WORKFLOW_DURATION = MetricSpec(
     name="gen_ai.workflow.duration",
-    kind=Kind.HISTOGRAM,
+    instrument=Instrument.HISTOGRAM,
     unit="s",
     description=(
         "Duration of coordinated multi-agent runs (a graph, a crew); error.type is set on "
@@ -205,7 +205,7 @@ WORKFLOW_DURATION = MetricSpec(
 
 AGENT_TIME_TO_FIRST_CHUNK = MetricSpec(
     name="agentstat.invoke_agent.time_to_first_chunk",
-    kind=Kind.HISTOGRAM,
+    instrument=Instrument.HISTOGRAM,
     unit="s",
     description="Time from the start of a streaming agent call to its first chunk.",
     attributes=(GEN_AI_OPERATION_NAME, GEN_AI_AGENT_NAME),
@@ -214,7 +214,7 @@ AGENT_TIME_TO_FIRST_CHUNK = MetricSpec(
 
 TOOL_TIME_TO_FIRST_CHUNK = MetricSpec(
     name="agentstat.execute_tool.time_to_first_chunk",
-    kind=Kind.HISTOGRAM,
+    instrument=Instrument.HISTOGRAM,
     unit="s",
     description="Time from the start of a streaming tool call to its first chunk.",
     attributes=(GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME),
@@ -223,7 +223,7 @@ TOOL_TIME_TO_FIRST_CHUNK = MetricSpec(
 
 CACHE_LOOKUPS = MetricSpec(
     name="agentstat.cache.lookups",
-    kind=Kind.COUNTER,
+    instrument=Instrument.COUNTER,
     unit="{lookup}",
     description="Cache lookups by result (hit or miss), per cache and tier.",
     attributes=(CACHE_NAME, CACHE_TIER, CACHE_RESULT),
@@ -231,7 +231,7 @@ CACHE_LOOKUPS = MetricSpec(
 
 CACHE_EVICTIONS = MetricSpec(
     name="agentstat.cache.evictions",
-    kind=Kind.COUNTER,
+    instrument=Instrument.COUNTER,
     unit="{entry}",
     description="Entries removed by the cache itself, by reason (size or expired).",
     attributes=(CACHE_NAME, CACHE_TIER, CACHE_EVICTION_REASON),
@@ -239,7 +239,7 @@ CACHE_EVICTIONS = MetricSpec(
 
 CACHE_SIZE = MetricSpec(
     name="agentstat.cache.size",
-    kind=Kind.GAUGE,
+    instrument=Instrument.GAUGE,
     unit="{entry}",
     description="Entries currently held, per cache and tier.",
     attributes=(CACHE_NAME, CACHE_TIER),
@@ -247,7 +247,7 @@ CACHE_SIZE = MetricSpec(
 
 CACHE_CAPACITY = MetricSpec(
     name="agentstat.cache.capacity",
-    kind=Kind.GAUGE,
+    instrument=Instrument.GAUGE,
     unit="{entry}",
     description="Maximum entries, per cache and tier.",
     attributes=(CACHE_NAME, CACHE_TIER),
@@ -255,7 +255,7 @@ CACHE_CAPACITY = MetricSpec(
 
 INSTANCE_LOAD = MetricSpec(
     name="agentstat.balancer.instance.load",
-    kind=Kind.GAUGE,
+    instrument=Instrument.GAUGE,
     unit="{request}",
     description="Requests currently in flight on a balanced instance.",
     attributes=(POOL_NAME, INSTANCE_ID),
@@ -263,7 +263,7 @@ INSTANCE_LOAD = MetricSpec(
 
 INSTANCE_CAPACITY = MetricSpec(
     name="agentstat.balancer.instance.capacity",
-    kind=Kind.GAUGE,
+    instrument=Instrument.GAUGE,
     unit="{request}",
     description="Maximum concurrent requests of a balanced instance.",
     attributes=(POOL_NAME, INSTANCE_ID),
@@ -271,7 +271,7 @@ INSTANCE_CAPACITY = MetricSpec(
 
 INSTANCE_HEALTHY = MetricSpec(
     name="agentstat.balancer.instance.healthy",
-    kind=Kind.GAUGE,
+    instrument=Instrument.GAUGE,
     unit="1",
     description="1 while the instance takes traffic, 0 while it is ejected or unhealthy.",
     attributes=(POOL_NAME, INSTANCE_ID),
@@ -279,7 +279,7 @@ INSTANCE_HEALTHY = MetricSpec(
 
 BALANCER_SELECTIONS = MetricSpec(
     name="agentstat.balancer.selections",
-    kind=Kind.COUNTER,
+    instrument=Instrument.COUNTER,
     unit="{selection}",
     description="Times the balancer chose an instance.",
     attributes=(POOL_NAME, INSTANCE_ID),
@@ -287,7 +287,7 @@ BALANCER_SELECTIONS = MetricSpec(
 
 BALANCER_REJECTIONS = MetricSpec(
     name="agentstat.balancer.rejections",
-    kind=Kind.COUNTER,
+    instrument=Instrument.COUNTER,
     unit="{rejection}",
     description="Acquisitions refused because no healthy instance had capacity in time.",
     attributes=(POOL_NAME,),
@@ -295,7 +295,7 @@ BALANCER_REJECTIONS = MetricSpec(
 
 BALANCER_WAIT = MetricSpec(
     name="agentstat.balancer.wait.duration",
-    kind=Kind.HISTOGRAM,
+    instrument=Instrument.HISTOGRAM,
     unit="s",
     description="Time callers waited for an instance with free capacity.",
     attributes=(POOL_NAME,),
@@ -304,7 +304,7 @@ BALANCER_WAIT = MetricSpec(
 
 RETRY_ATTEMPTS = MetricSpec(
     name="agentstat.retry.attempts",
-    kind=Kind.COUNTER,
+    instrument=Instrument.COUNTER,
     unit="{attempt}",
     description="Retries made after a failed attempt, by target and the error retried.",
     attributes=(RETRY_TARGET, ERROR_TYPE),
@@ -312,7 +312,7 @@ RETRY_ATTEMPTS = MetricSpec(
 
 RETRY_GIVE_UPS = MetricSpec(
     name="agentstat.retry.give_ups",
-    kind=Kind.COUNTER,
+    instrument=Instrument.COUNTER,
     unit="{call}",
     description="Calls that failed after retrying stopped (attempts or deadline spent).",
     attributes=(RETRY_TARGET, ERROR_TYPE),

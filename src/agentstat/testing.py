@@ -26,9 +26,9 @@ from collections.abc import Mapping
 
 from agentstat import semconv
 from agentstat._metrics.caps import CAPS
-from agentstat._metrics.counts import REGISTRY
+from agentstat._metrics.counts import COUNTS
 from agentstat._metrics.store import STORE
-from agentstat.semconv import Kind, MetricSpec
+from agentstat.semconv import Instrument, MetricSpec
 
 __all__ = ["FakeClock", "calls", "reset", "sample", "series"]
 
@@ -96,7 +96,7 @@ def sample(
             if spec in (operation.duration, operation.time_to_first_chunk):
                 attributes.setdefault(semconv.GEN_AI_OPERATION_NAME, operation.operation_name)
     key = _key(spec, attributes)
-    if spec.kind is Kind.HISTOGRAM:
+    if spec.instrument is Instrument.HISTOGRAM:
         if field not in ("count", "sum"):
             raise ValueError(f"field must be 'count' or 'sum', not {field!r}")
         series = STORE.histogram(spec).lookup(key)
@@ -104,13 +104,13 @@ def sample(
             return None
         snapshot = series.snapshot()
         return float(snapshot.count if field == "count" else snapshot.sum)
-    return REGISTRY.observe(spec).get(key)
+    return COUNTS.observe(spec).get(key)
 
 
 def series(spec: MetricSpec) -> dict[tuple[str, ...], float]:
     """Every recorded series of ``spec``: its attribute values, in the order of
     ``spec.attributes`` ("" where absent) -> its value (a histogram's count)."""
-    if spec.kind is Kind.HISTOGRAM:
+    if spec.instrument is Instrument.HISTOGRAM:
         family = STORE.histogram(spec)
         return {
             tuple(snapshot.attributes.get(name, "") for name in spec.attributes): float(
@@ -118,7 +118,7 @@ def series(spec: MetricSpec) -> dict[tuple[str, ...], float]:
             )
             for snapshot in family.snapshots()
         }
-    return dict(REGISTRY.observe(spec))
+    return dict(COUNTS.observe(spec))
 
 
 def calls(kind: str, name: str, error_type: str = "") -> int:

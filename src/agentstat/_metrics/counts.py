@@ -2,7 +2,7 @@
 
 The OTel SDK's ``Counter.add`` costs 5–10 µs, more than a whole cache hit. So the hot
 paths only bump plain integers on a small counts object (under the lock the object
-already holds), and :meth:`Registry.collect` sums those integers when a reader collects;
+already holds), and :meth:`CountsRegistry.collect` sums those integers when a reader collects;
 the producer (:mod:`agentstat._metrics.producer`) turns them into OpenTelemetry sums and
 gauges beside the histograms. Every counts object meets the :class:`Counts` protocol.
 
@@ -51,7 +51,7 @@ from agentstat.semconv import (
     RETRY_TARGET,
     TIER_ALL,
     TIER_NONE,
-    Kind,
+    Instrument,
     MetricSpec,
 )
 
@@ -230,7 +230,7 @@ def _renew_lock(obj: Any) -> None:
             obj._lock = make()
 
 
-class Registry:
+class CountsRegistry:
     """Every counts object of the process, its owner (weakly) and the retired totals."""
 
     def __init__(self) -> None:
@@ -297,7 +297,7 @@ class Registry:
         """Current value of ``spec`` per attribute-value tuple, summed over objects."""
         snapshot = Snapshot()
         self.collect(snapshot)
-        if spec.kind is Kind.COUNTER:
+        if spec.instrument is Instrument.COUNTER:
             return {v: n for (name, v), n in snapshot.counters.items() if name == spec.name}
         return {v: n for (name, v, _), n in snapshot.gauges.items() if name == spec.name}
 
@@ -323,7 +323,7 @@ class Registry:
         self._retired = baseline
 
 
-REGISTRY = Registry()
+COUNTS = CountsRegistry()
 
 _retry_lock = threading.Lock()
 _retry_counts: dict[str, RetryCounts] = {}
@@ -336,7 +336,7 @@ def retry_counts(target: str) -> RetryCounts:
         counts = _retry_counts.get(label)
         if counts is None:
             counts = _retry_counts[label] = RetryCounts(label)
-            REGISTRY.register(counts)
+            COUNTS.register(counts)
         return counts
 
 
@@ -344,4 +344,4 @@ def after_fork_in_child() -> None:
     """Called in a forked child (see :mod:`agentstat._metrics.store`)."""
     global _retry_lock
     _retry_lock = threading.Lock()
-    REGISTRY.after_fork_in_child()
+    COUNTS.after_fork_in_child()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from agentstat._metrics.caps import CAPS, KEPT_ERROR_TYPES
 from agentstat.environment_variables import AGENTSTAT_MAX_SERIES
-from agentstat.semconv import ERROR_TYPE, GEN_AI_OPERATION_NAME, OTHER, Kind, MetricSpec
+from agentstat.semconv import ERROR_TYPE, GEN_AI_OPERATION_NAME, OTHER, Instrument, MetricSpec
 
 _logger = logging.getLogger("agentstat")
 
@@ -100,7 +100,7 @@ class HistogramFamily:
     """
 
     def __init__(self, spec: MetricSpec, max_series: int | None = None) -> None:
-        if spec.kind is not Kind.HISTOGRAM or spec.buckets is None:
+        if spec.instrument is not Instrument.HISTOGRAM or spec.buckets is None:
             raise ValueError(f"{spec.name} is not a histogram with explicit buckets")
         self.spec = spec
         #: None: the process-wide limit, :meth:`agentstat._metrics.caps.Caps.limit`.

@@ -35,7 +35,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from agentstat import semconv
 from agentstat._metrics.snapshot import Snapshot
 from agentstat._metrics.store import Storage, storage
-from agentstat.semconv import Kind, MetricSpec
+from agentstat.semconv import Instrument, MetricSpec
 from agentstat.version import __version__
 
 SCOPE = InstrumentationScope("agentstat", __version__)
@@ -134,9 +134,9 @@ class Producer:
         for name, points in built.items():
             spec = specs[name]
             data: Any
-            if spec.kind is Kind.HISTOGRAM:
+            if spec.instrument is Instrument.HISTOGRAM:
                 data = Histogram(data_points=points, aggregation_temporality=histogram_temporality)
-            elif spec.kind is Kind.COUNTER:
+            elif spec.instrument is Instrument.COUNTER:
                 data = Sum(
                     data_points=points,
                     aggregation_temporality=counter_temporality,

@@ -93,12 +93,12 @@ STORE = Store()
 
 
 def local_snapshot(
-    histograms: Store | None = None, registry: counts.Registry | None = None
+    histograms: Store | None = None, registry: counts.CountsRegistry | None = None
 ) -> Snapshot:
     """Everything this process recorded: histograms, counters and its gauges."""
     snapshot = Snapshot()
     (histograms or STORE).collect(snapshot)
-    (registry or counts.REGISTRY).collect(snapshot)
+    (registry or counts.COUNTS).collect(snapshot)
     return snapshot
 
 

@@ -33,7 +33,7 @@ import wrapt
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from agentstat._metrics.caps import CAPS
-from agentstat._metrics.counts import REGISTRY, Point
+from agentstat._metrics.counts import COUNTS, Point
 from agentstat.errors import TargetError
 from agentstat.instrumentation._user_shapes import method as _method
 from agentstat.instrumentation._user_shapes import patch_lock as _patch_lock
@@ -114,7 +114,7 @@ def _instance_label(instance: Any) -> str:
 
 
 _BALANCERS = _UserBalancerCounts()
-REGISTRY.register(_BALANCERS)  # type: ignore[arg-type]
+COUNTS.register(_BALANCERS)  # type: ignore[arg-type]
 
 
 _POOL_PARAMETERS = ("agent_type", "pool")

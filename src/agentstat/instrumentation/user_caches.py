@@ -47,7 +47,7 @@ import wrapt
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 
 from agentstat._metrics.caps import CAPS
-from agentstat._metrics.counts import REGISTRY, Point
+from agentstat._metrics.counts import COUNTS, Point
 from agentstat.errors import TargetError
 from agentstat.instrumentation._user_shapes import method as _method
 from agentstat.instrumentation._user_shapes import patch_lock as _patch_lock
@@ -165,7 +165,7 @@ def _capacity_of(instance: Any) -> int | None:
 
 
 _CACHES = _UserCacheCounts()
-REGISTRY.register(_CACHES)  # type: ignore[arg-type]
+COUNTS.register(_CACHES)  # type: ignore[arg-type]
 
 
 class _GetState:

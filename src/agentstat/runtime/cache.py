@@ -44,7 +44,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, Final, Generic, TypeVar, overload
 
-from agentstat._metrics.counts import REGISTRY, CacheCounts
+from agentstat._metrics.counts import COUNTS, CacheCounts
 from agentstat.semconv import TIER_NONE
 
 K = TypeVar("K", bound=Hashable)
@@ -134,7 +134,7 @@ class Cache(_LookupStats, Generic[K, V]):
         self._lock = threading.Lock()
         self._counts = CacheCounts(name, _tier)
         self._on_evict: Callable[[K, V], None] | None = None
-        REGISTRY.register(self._counts, self)
+        COUNTS.register(self._counts, self)
 
     # -- lookups ---------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic
 
-from agentstat._metrics.counts import REGISTRY, LookupCounts
+from agentstat._metrics.counts import COUNTS, LookupCounts
 from agentstat.runtime.cache import MISSING, Cache, Clock, K, V, _check_ttl, _LookupStats
 from agentstat.semconv import TIER_ALL, TIER_NONE
 
@@ -79,7 +79,7 @@ class TieredCache(_LookupStats, Generic[K, V]):
         for index, tier_cache in enumerate(self._tiers[:-1]):
             tier_cache._on_evict = functools.partial(self._place, index + 1)
         self._counts = LookupCounts(name, TIER_ALL)
-        REGISTRY.register(self._counts, self)
+        COUNTS.register(self._counts, self)
 
     def _place(self, index: int, key: K, item: tuple[V, float | None]) -> None:
         """Insert into tier ``index`` for at most the item's remaining lifetime."""

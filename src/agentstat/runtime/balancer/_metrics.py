@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agentstat._metrics.counts import REGISTRY, InstanceCounts, PoolCounts
+from agentstat._metrics.counts import COUNTS, InstanceCounts, PoolCounts
 from agentstat._metrics.histograms import HistogramSeries
 from agentstat._metrics.store import STORE
 from agentstat.semconv import BALANCER_WAIT
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def pool_metrics(name: str, owner: object) -> tuple[PoolCounts, HistogramSeries]:
     """The rejection counts (reported while ``owner`` lives) and wait series of a pool."""
     counts = PoolCounts(name)
-    REGISTRY.register(counts, owner)
+    COUNTS.register(counts, owner)
     return counts, STORE.histogram(BALANCER_WAIT).series((counts.pool,))
 
 
@@ -33,7 +33,7 @@ def activate(instance: AgentInstance, pool: str) -> None:
     counts = instance._counts
     if counts is None or not counts.labels_match(pool, instance.id):
         counts = instance._counts = InstanceCounts(pool, instance.id)
-        REGISTRY.register(counts, instance)
+        COUNTS.register(counts, instance)
     counts.active = True
 
 
