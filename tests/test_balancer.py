@@ -20,28 +20,14 @@ from agentstat.runtime.balancer import (
     Strategy,
     UnknownPoolError,
 )
-from agentstat.semconv import BALANCER_WAIT
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
+from agentstat.semconv import (
+    BALANCER_WAIT,
+)
+from agentstat.testing import FakeClock
 
 
 def pool_of(lb: LoadBalancer, n: int, capacity: int = 2, pool: str = "p") -> list[AgentInstance]:
     return [lb.register(AgentInstance(f"{pool}-{i}", pool, capacity=capacity)) for i in range(n)]
-
-
-def rejections(lb: LoadBalancer, pool: str) -> int:
-    return lb._pools[pool].counts.rejections
-
-
-def selections(instance: AgentInstance) -> int:
-    assert instance._counts is not None
-    return instance._counts.selections
 
 
 # ------------------------------------------------------------------------ strategies
@@ -99,8 +85,7 @@ def test_least_loaded_spreads_evenly_at_equal_capacity() -> None:
 
 def test_weighted_follows_weights() -> None:
     """Weighted selection is proportional to weight (at low load)."""
-    lb = LoadBalancer(strategy=Strategy.WEIGHTED)
-    lb._random.seed(7)
+    lb = LoadBalancer(strategy=Strategy.WEIGHTED, rng=random.Random(7))
     heavy = lb.register(AgentInstance("heavy", "p", capacity=1000, weight=3.0))
     light = lb.register(AgentInstance("light", "p", capacity=1000, weight=1.0))
     counts: Counter[str] = Counter()
@@ -134,17 +119,15 @@ def test_weighted_draw_at_the_top_of_the_range_picks_the_last_instance() -> None
         def random(self) -> float:
             return next(self.draws)
 
-    lb = LoadBalancer(strategy=Strategy.WEIGHTED)
+    lb = LoadBalancer(strategy=Strategy.WEIGHTED, rng=Edge())
     first, last = pool_of(lb, 2, capacity=4)
-    lb._random = Edge()
     assert lb.try_acquire("p") is last
     assert (first.load, last.load) == (0, 1)
 
 
 def test_power_of_two_prefers_the_less_loaded_of_two() -> None:
     """With two instances, power of two choices always picks the less loaded one."""
-    lb = LoadBalancer(strategy=Strategy.POWER_OF_TWO)
-    lb._random.seed(3)
+    lb = LoadBalancer(strategy=Strategy.POWER_OF_TWO, rng=random.Random(3))
     a, b = pool_of(lb, 2, capacity=100)
     for _ in range(40):
         lb.try_acquire("p")
@@ -159,12 +142,12 @@ def test_every_strategy_fills_capacity_exactly_then_refuses(strategy: Strategy) 
     held = [lb.try_acquire("p") for _ in range(12)]
     assert None not in held and all(i.load == 3 for i in instances)
     assert lb.try_acquire("p") is None
-    assert rejections(lb, "p") == 1
+    assert lb.rejections("p") == 1
     for instance in held:
         assert instance is not None
         lb.release(instance)
     assert all(i.load == 0 for i in instances)
-    assert sum(selections(i) for i in instances) == 12
+    assert sum(i.selections for i in instances) == 12
 
 
 @pytest.mark.parametrize("strategy", list(Strategy))
@@ -230,7 +213,7 @@ def test_non_blocking_lease_yields_none_only_when_asked() -> None:
     (instance,) = pool_of(lb, 1, capacity=1)
     with lb.acquire("p", block=False) as first, lb.acquire("p", block=False) as second:
         assert first is instance and second is None
-    assert instance.load == 0 and rejections(lb, "p") == 1
+    assert instance.load == 0 and lb.rejections("p") == 1
 
 
 def test_full_pool_waits_then_raises_no_capacity_and_records_the_wait() -> None:
@@ -246,7 +229,7 @@ def test_full_pool_waits_then_raises_no_capacity_and_records_the_wait() -> None:
         ):
             pass
         assert time.perf_counter() - start >= 0.05
-    assert rejections(lb, "wait-pool") == 1
+    assert lb.rejections("wait-pool") == 1
     snap = STORE.histogram(BALANCER_WAIT).series(("wait-pool",)).snapshot()
     assert snap.count == before + 1 and snap.sum >= 0.05
 
@@ -357,9 +340,7 @@ def test_10k_tasks_with_errors_and_cancellations_leave_no_load() -> None:
 
     asyncio.run(main())
     assert [i.load for i in instances] == [0] * 8
-    assert not lb._pools["stress"].waiters or all(
-        w.future is not None and w.future.done() for w in lb._pools["stress"].waiters
-    )
+    assert lb.waiting("stress") == 0
 
 
 def test_threads_contending_for_a_small_pool_leave_no_load() -> None:
@@ -378,7 +359,7 @@ def test_threads_contending_for_a_small_pool_leave_no_load() -> None:
     for thread in threads:
         thread.join()
     assert [i.load for i in instances] == [0, 0, 0]
-    assert sum(selections(i) for i in instances) == 16_000
+    assert sum(i.selections for i in instances) == 16_000
 
 
 # --------------------------------------------------------------------------- health
@@ -386,7 +367,7 @@ def test_threads_contending_for_a_small_pool_leave_no_load() -> None:
 
 def test_consecutive_failures_eject_then_cooldown_recovers() -> None:
     """max_failures failures in a row eject; no traffic while ejected; back after cooldown."""
-    clock = FakeClock()
+    clock = FakeClock(now=50.0)
     lb = LoadBalancer(strategy=Strategy.ROUND_ROBIN, max_failures=3, cooldown=30, clock=clock)
     bad, good = pool_of(lb, 2, capacity=10)
     for _ in range(3):
@@ -411,7 +392,7 @@ def _take(lb: LoadBalancer, instance: AgentInstance) -> AgentInstance:
 
 def test_instance_deregistered_while_ejected_stays_out_after_cooldown() -> None:
     """An instance removed during its ejection is not brought back when the cooldown ends."""
-    clock = FakeClock()
+    clock = FakeClock(now=50.0)
     lb = LoadBalancer(strategy=Strategy.ROUND_ROBIN, max_failures=1, cooldown=2, clock=clock)
     gone, kept = pool_of(lb, 2, capacity=10)
     lb.release(_take(lb, gone), failed=True)
@@ -420,7 +401,7 @@ def test_instance_deregistered_while_ejected_stays_out_after_cooldown() -> None:
     clock.now += 5
     assert {lb.try_acquire("p") for _ in range(6)} == {kept}
     assert gone.current_load == 0
-    assert lb._pools["p"].healthy_count == 1
+    assert [i.id for i in lb.instances("p") if i.healthy] == [kept.id]
 
 
 def test_success_resets_the_failure_streak() -> None:
@@ -435,7 +416,7 @@ def test_success_resets_the_failure_streak() -> None:
 
 def test_recovered_instance_is_half_open() -> None:
     """After a cool-down one more failure ejects again; one success heals completely."""
-    clock = FakeClock()
+    clock = FakeClock(now=50.0)
     lb = LoadBalancer(max_failures=3, cooldown=10, clock=clock)
     (instance,) = pool_of(lb, 1)
     for _ in range(3):
@@ -449,7 +430,7 @@ def test_recovered_instance_is_half_open() -> None:
 
 def test_all_ejected_raises_no_healthy_instance_at_once() -> None:
     """When every instance is ejected, acquire fails immediately and says so."""
-    clock = FakeClock()
+    clock = FakeClock(now=50.0)
     lb = LoadBalancer(max_failures=1, cooldown=20, clock=clock)
     a, b = pool_of(lb, 2)
     for instance in (a, b):
@@ -460,7 +441,7 @@ def test_all_ejected_raises_no_healthy_instance_at_once() -> None:
         lb.acquire("p", timeout=5),
     ):
         pass
-    assert time.perf_counter() - start < 1 and rejections(lb, "p") == 1
+    assert time.perf_counter() - start < 1 and lb.rejections("p") == 1
 
 
 def test_waiters_fail_when_the_last_healthy_instance_is_ejected() -> None:
@@ -557,6 +538,7 @@ def test_least_loaded_index_stays_bounded_under_churn() -> None:
             got = lb.try_acquire("churn")
             assert got is not None
             held.append(got)
+        # the one internal read: the lazy heap's bound is the property under test
         assert len(lb._pools["churn"].heap) <= 4 * 50 + 64 + 1
     for instance in held:
         lb.release(instance)
@@ -647,7 +629,7 @@ def _interrupt_blocked_acquire(exc_type: type[BaseException]) -> tuple[LoadBalan
         raise exc_type("interrupted")
 
     def interrupt() -> None:
-        while not lb._pools["p"].waiters:
+        while lb.waiting("p") == 0:
             time.sleep(0.001)
         signal.pthread_kill(main, signal.SIGUSR1)
 
@@ -661,7 +643,7 @@ def _interrupt_blocked_acquire(exc_type: type[BaseException]) -> tuple[LoadBalan
     finally:
         thread.join()
         signal.signal(signal.SIGUSR1, previous)
-    assert not lb._pools["p"].waiters
+    assert lb.waiting("p") == 0
     lb.release(held)
     return lb, instance
 
@@ -688,7 +670,7 @@ def test_timed_out_and_cancelled_waiters_leave_the_queue_at_once() -> None:
     for _ in range(3):
         with pytest.raises(NoCapacityError), lb.acquire("p", timeout=0.01):
             pass
-    assert not lb._pools["p"].waiters
+    assert lb.waiting("p") == 0
 
     async def main() -> None:
         with pytest.raises(NoCapacityError):
@@ -696,13 +678,13 @@ def test_timed_out_and_cancelled_waiters_leave_the_queue_at_once() -> None:
                 pass
         task = asyncio.ensure_future(lb.acquire("p", timeout=None).__aenter__())
         await asyncio.sleep(0.01)
-        assert len(lb._pools["p"].waiters) == 1
+        assert lb.waiting("p") == 1
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     asyncio.run(main())
-    assert not lb._pools["p"].waiters
+    assert lb.waiting("p") == 0
     assert held is not None
     lb.release(held)
     assert instance.load == 0
@@ -717,7 +699,7 @@ def test_instance_granted_just_before_an_interrupt_is_given_back() -> None:
     assert held is not None
 
     def release_then_interrupt() -> None:
-        while not lb._pools["p"].waiters:
+        while lb.waiting("p") == 0:
             time.sleep(0.001)
         lb.release(held)  # hands the instance to the blocked waiter
         signal.pthread_kill(main, signal.SIGUSR1)
@@ -740,7 +722,7 @@ def test_instance_granted_just_before_an_interrupt_is_given_back() -> None:
         thread.join()
         signal.signal(signal.SIGUSR1, previous)
     assert instance.load == 0, entered
-    assert not lb._pools["p"].waiters
+    assert lb.waiting("p") == 0
 
 
 def test_old_and_new_import_paths_give_the_same_balancer() -> None:

@@ -32,7 +32,10 @@ class LoadBalancer(_Leasing, _Health, _Selection):
         probe_interval: float = 10.0,
         default_timeout: float | None = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
+        """``rng`` draws the weighted and power-of-two choices (pass a seeded
+        ``random.Random`` for a repeatable sequence)."""
         self.strategy = Strategy(strategy)
         if max_failures < 1:
             raise ValueError(f"max_failures must be at least 1, got {max_failures!r}")
@@ -46,7 +49,7 @@ class LoadBalancer(_Leasing, _Health, _Selection):
         self._lock = threading.Lock()
         self._pools: dict[str, _Pool] = {}
         self._seq = count()
-        self._random = random.Random()
+        self._random = rng if rng is not None else random.Random()
         self._next = self._selector()
         self._stop_checks: Callable[[], None] | None = None
         self._round_robin = self.strategy is Strategy.ROUND_ROBIN
@@ -116,6 +119,21 @@ class LoadBalancer(_Leasing, _Health, _Selection):
     def pools(self) -> list[str]:
         with self._lock:
             return list(self._pools)
+
+    def rejections(self, agent_type: str) -> int:
+        """Acquisitions this balancer refused in the pool (no capacity in time, or no
+        healthy instance); 0 for a pool it never saw."""
+        with self._lock:
+            pool = self._pools.get(agent_type)
+            return pool.counts.rejections if pool is not None else 0
+
+    def waiting(self, agent_type: str) -> int:
+        """Callers now waiting for capacity in the pool (given up waits are not counted)."""
+        with self._lock:
+            pool = self._pools.get(agent_type)
+            if pool is None:
+                return 0
+            return sum(1 for waiter in pool.waiters if waiter.waiting)
 
     def _pool(self, agent_type: str) -> _Pool:
         pool = self._pools.get(agent_type)

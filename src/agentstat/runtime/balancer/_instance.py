@@ -43,8 +43,8 @@ class AgentInstance:
     """One agent instance: ``id``, its pool ``agent_type``, ``capacity`` and ``weight``.
 
     ``load`` (requests in flight) and ``healthy`` are kept by the balancer; read them,
-    do not set them. ``current_load``, ``max_capacity`` and ``is_healthy`` are the seed
-    card's names for the same values.
+    do not set them. ``current_load``, ``max_capacity`` and ``is_healthy`` are older names
+    for the same values.
     """
 
     __slots__ = (
@@ -80,6 +80,11 @@ class AgentInstance:
     @property
     def available_capacity(self) -> int:
         return max(0, self.capacity - self.load)
+
+    @property
+    def selections(self) -> int:
+        """Times a balancer chose this instance (0 before it was first registered)."""
+        return self._counts.selections if self._counts is not None else 0
 
     def _metric_state(self) -> tuple[int, int, bool]:
         return self.load, self.capacity, self.healthy

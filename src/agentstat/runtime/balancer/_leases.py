@@ -42,6 +42,13 @@ class _Waiter:
         self.error: BaseException | None = None
         self.cancelled = False
 
+    @property
+    def waiting(self) -> bool:
+        """Still waiting: nothing handed over, failed or given up yet."""
+        if self.future is not None:
+            return not self.future.done()
+        return self.instance is None and self.error is None and not self.cancelled
+
 
 class Lease(Generic[T]):
     """What :meth:`LoadBalancer.acquire` returns: a sync and async context manager."""
