@@ -101,6 +101,31 @@ def test_current_agent_name_is_the_innermost_open_agent() -> None:
     assert current_agent_name() is None
 
 
+def test_detached_run_is_open_only_inside_attached_blocks() -> None:
+    """A run started in a generator's body, detached at once, is open only inside
+    ``attached()`` (delegation there is still one run) and restores exactly what was
+    open before; outside, a run of the same key is recorded. Once done, attaching is a
+    no-op."""
+    agent = object()
+    before = _wrappers.ACTIVE.get()
+    run = start_run("agent", "streamer", key=agent)
+    assert run is not None
+    run.detach()
+    assert _wrappers.ACTIVE.get() is before and current_agent_name() is None
+    with run.attached():
+        assert current_agent_name() == "streamer"
+        assert start_run("agent", "streamer", key=agent) is None
+    assert _wrappers.ACTIVE.get() is before
+    between = start_run("agent", "streamer", key=agent)
+    assert between is not None
+    between.finish()
+    run.finish()
+    assert _wrappers.ACTIVE.get() is before
+    with run.attached():
+        assert _wrappers.ACTIVE.get() is before
+    assert calls("agent", "streamer") == 2
+
+
 def test_start_run_misuse_raises_value_error() -> None:
     """Unknown kinds, empty names and bad start values are refused."""
     with pytest.raises(ValueError, match="kind must be one of"):

@@ -251,6 +251,60 @@ def test_async_stream_abandoned_by_its_consumer_records_cancelled(instrument: An
     assert calls("agent", "slow") == 0
 
 
+def test_a_held_stream_does_not_hide_later_runs_of_its_graph(instrument: Any) -> None:
+    """A stream whose consumer keeps it between chunks is open only while the graph
+    runs: runs of the same graph in between (invoke, ainvoke inside a held astream)
+    are each recorded once, and the held stream is one run of its own at its end."""
+    instrument(*BOTH)
+    held = _agent("held")
+    stream = held.stream(_ask("call lookup"), stream_mode="updates")
+    next(stream)
+    for _ in range(3):
+        held.invoke(_ask("call lookup"))
+    assert calls("agent", "held") == 3
+    assert len(list(stream)) == 2
+    assert calls("agent", "held") == 4
+
+    async def hold() -> None:
+        stream = held.astream(_ask("hello"), stream_mode="updates")
+        await stream.__anext__()
+        await held.ainvoke(_ask("hello"))
+        await held.ainvoke(_ask("hello"))
+        assert [chunk async for chunk in stream] == []
+
+    asyncio.run(hold())
+    assert calls("agent", "held") == 7
+    assert calls("agent", "held", "cancelled") == 0
+    assert agentstat.testing.series(TOOLS) == {tool_key("lookup", "held"): 4}
+
+
+def test_no_workflow_is_invented_by_an_unrelated_graph_run_while_a_stream_is_held(
+    instrument: Any,
+) -> None:
+    """A graph run while another graph's stream waits for its consumer is not nested in
+    it: closing the held stream records it cancelled and no workflow. A graph of agents
+    streamed chunk by chunk still records its one workflow."""
+    instrument(*BOTH)
+    held = _agent("held")
+    stream = held.stream(_ask("hello"), stream_mode="updates")
+    next(stream)
+    _agent("other").invoke(_ask("hello"))
+    stream.close()
+    assert calls("agent", "other") == 1
+    assert calls("agent", "held", "cancelled") == 1
+    assert agentstat.testing.series(semconv.WORKFLOW_DURATION) == {}
+
+    team = _team().stream(_ask("hello"), stream_mode="updates")
+    next(team)
+    _agent("other").invoke(_ask("hello"))
+    assert len(list(team)) == 1
+    assert calls("agent", "other") == 2
+    assert calls("agent", "researcher") == calls("agent", "writer") == 1
+    assert agentstat.testing.series(semconv.WORKFLOW_DURATION) == {
+        ("invoke_workflow", "team", ""): 1
+    }
+
+
 def _observe() -> dict[str, Any]:
     """What an application sees of LangGraph: results, chunks, events, exceptions."""
     agent = _agent("observed")

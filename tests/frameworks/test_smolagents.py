@@ -61,6 +61,22 @@ def test_abandoned_stream_counts_as_cancelled(smolagents_on: None) -> None:
     assert agent("calculator") == 0
 
 
+def test_a_held_stream_does_not_hide_later_runs_of_the_agent(smolagents_on: None) -> None:
+    """A stream whose consumer keeps it between steps is open only while the agent
+    runs: runs of the same agent in between are each recorded, with their tools, and
+    the held stream is one run of its own at its end."""
+    calculator = fakes.agent("calculator")
+    steps = calculator.run("add 1 and 2", stream=True)
+    next(steps)
+    for _ in range(3):
+        assert calculator.run("add 1 and 2") == "3"
+    assert agent("calculator") == 3
+    assert tool("add", agent="calculator") == 3
+    assert list(steps)  # (the runs in between reset the agent's memory: smolagents')
+    assert agent("calculator") == 4
+    assert tool("add", agent="calculator") == 4
+
+
 def test_unnamed_agent_is_named_by_its_class(smolagents_on: None) -> None:
     """An agent without a name is recorded under its class name."""
     fakes.agent(None).run("add 1 and 2")

@@ -27,6 +27,11 @@ same kind and key is open in the current context (``invoke`` calling ``stream``,
 running on the same object. When a dotted entry is called inside an open integration
 run of the same kind and object, the run is recorded once under the entry's name: the
 user's explicit name wins.
+
+A generator runs in its consumer's context, so a run started in a generator's body (a
+wrapped stream) is :meth:`Run.detach`-ed at once and open only inside
+:meth:`Run.attached`, around each step of the wrapped generator: between two chunks the
+consumer is not inside the run (its own later runs of the same agent count).
 """
 
 from __future__ import annotations
@@ -120,8 +125,26 @@ class Run:
             _wrappers.log_failure()
         # Finished in another context (a thread, a callback), the reset fails: the run is
         # marked done, so lookups skip it and the next start_run there prunes it.
-        with contextlib.suppress(Exception):
-            ACTIVE.reset(self._token)
+        if self._token is not None:
+            with contextlib.suppress(Exception):
+                ACTIVE.reset(self._token)
+
+    def detach(self) -> None:
+        """Take this run out of the current context again, right after
+        :func:`start_run`: for a run started in a generator's body. A generator runs in
+        its consumer's context, so a run left open there would be seen by everything
+        the consumer does between two chunks (its later runs of the same agent would
+        not be recorded). Use :meth:`attached` around each step of the generator."""
+        token, self._token = self._token, None
+        if token is not None:
+            with contextlib.suppress(Exception):
+                ACTIVE.reset(token)
+
+    def attached(self) -> _Attached:
+        """A context manager that makes this (detached) run open in the current
+        context while its block runs, and restores exactly the previous value after:
+        ``with run.attached(): value = next(steps)``. No-op once the run is done."""
+        return _Attached(self)
 
     def finish_when_done(self, result: Any) -> Any:
         """Finish this run when ``result`` completes, and return what the caller should
@@ -140,6 +163,30 @@ class Run:
     def __repr__(self) -> str:
         state = "done" if self.done else "open"
         return f"<Run {self.kind} {self.name!r} {state}>"
+
+
+class _Attached:
+    """:meth:`Run.attached`: the run open in ``ACTIVE`` for one step of its generator."""
+
+    __slots__ = ("run", "token")
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.token: Any = None
+
+    def __enter__(self) -> Run:
+        run = self.run
+        if not run.done:
+            self.token = ACTIVE.set((*ACTIVE.get(), run))  # lookups skip done entries
+        return run
+
+    def __exit__(self, *exc_info: object) -> None:
+        token, self.token = self.token, None
+        if token is not None:
+            try:  # noqa: SIM105 -- contextlib.suppress costs ~0.5 µs per step here
+                ACTIVE.reset(token)
+            except (ValueError, RuntimeError):  # the step ended in another context
+                pass
 
 
 class _Finisher:

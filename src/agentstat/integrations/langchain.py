@@ -65,7 +65,11 @@ _OUTERMOST: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
 
 class _GraphRun:
     """One graph run: its agent :class:`Run`, and the workflow bookkeeping when it is
-    the outermost graph of its context."""
+    the outermost graph of its context.
+
+    Started in the body of a stream, it is detached at once and open (in ``ACTIVE``
+    and, for the outermost graph, ``_OUTERMOST``) only while the graph's generator
+    runs a step (:meth:`step`): between chunks the consumer's context is its own."""
 
     __slots__ = ("name", "nested", "run", "start", "token")
 
@@ -82,21 +86,62 @@ class _GraphRun:
             self.nested = None
             self.token = None
 
+    def detach(self) -> None:
+        self.run.detach()
+        token, self.token = self.token, None
+        if token is not None:
+            try:  # noqa: SIM105
+                _OUTERMOST.reset(token)
+            except ValueError:
+                pass
+
+    def step(self) -> _Step:
+        """Context manager: the run open around one ``next``/``anext``/``close``."""
+        return _Step(self)
+
     def first_chunk(self) -> None:
         self.run.first_chunk()
 
     def finish(self, error: BaseException | None = None) -> None:
-        run = self.run
-        run.finish(error)
-        if self.token is None:
+        self.run.finish(error)
+        nested, self.nested = self.nested, None  # once
+        if nested is None:
             return
-        try:  # noqa: SIM105 -- contextlib.suppress costs ~0.5 µs per run here
-            _OUTERMOST.reset(self.token)
-        except ValueError:  # ended in another context than it started in
-            pass
-        if self.nested and self.nested[0]:
+        token, self.token = self.token, None
+        if token is not None:
+            try:  # noqa: SIM105 -- contextlib.suppress costs ~0.5 µs per run here
+                _OUTERMOST.reset(token)
+            except (ValueError, RuntimeError):  # ended in another context than it started in
+                pass
+        if nested[0]:
             with contextlib.suppress(Exception):  # recording never raises into the graph
                 record(WORKFLOW, self.name, perf_counter() - self.start, error=error)
+
+
+class _Step:
+    """:meth:`_GraphRun.step`: restores exactly the previous values on exit."""
+
+    __slots__ = ("active", "graph_run", "token")
+
+    def __init__(self, graph_run: _GraphRun) -> None:
+        self.graph_run = graph_run
+        self.active = graph_run.run.attached()
+        self.token: Any = None
+
+    def __enter__(self) -> None:
+        self.active.__enter__()
+        nested = self.graph_run.nested
+        if nested is not None:
+            self.token = _OUTERMOST.set(nested)
+
+    def __exit__(self, *exc_info: object) -> None:
+        token, self.token = self.token, None
+        if token is not None:
+            try:  # noqa: SIM105
+                _OUTERMOST.reset(token)
+            except (ValueError, RuntimeError):  # the step ended in another context
+                pass
+        self.active.__exit__(*exc_info)
 
 
 def _graph_name(graph: Any) -> str:
@@ -132,23 +177,45 @@ def _stream(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
 
 
 def _timed_stream(chunks: Any, graph: Any, streaming: bool) -> Any:
-    """``Pregel.stream``'s generator, timed from its first ``next()`` to its end."""
+    """``Pregel.stream``'s generator, timed from its first ``next()`` to its end.
+    ``send``/``throw``/``close`` are forwarded by hand (PEP 380 semantics), each step
+    with the run open around it (:meth:`_GraphRun.step`)."""
     graph_run = _start(graph)
     if graph_run is None:
         return (yield from chunks)
+    graph_run.detach()
     try:
         try:
-            first = next(chunks)
-        except StopIteration:
-            graph_run.finish()
-            return None
-        if streaming:
-            graph_run.first_chunk()
-        yield first
-        result = yield from chunks
+            with graph_run.step():
+                value = next(chunks)
+        except StopIteration as stop:
+            result = stop.value
+        else:
+            if streaming:
+                graph_run.first_chunk()
+            while True:
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    raise  # the consumer left: the graph's stream is closed below
+                except BaseException as thrown:
+                    try:
+                        with graph_run.step():
+                            value = chunks.throw(thrown)
+                    except StopIteration as stop:
+                        result = stop.value
+                        break
+                else:
+                    try:
+                        with graph_run.step():
+                            value = next(chunks) if sent is None else chunks.send(sent)
+                    except StopIteration as stop:
+                        result = stop.value
+                        break
     except BaseException as exc:
         try:
-            chunks.close()
+            with graph_run.step():
+                chunks.close()
         finally:
             graph_run.finish(exc)
         raise
@@ -162,7 +229,7 @@ def _astream(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
 
 async def _timed_astream(chunks: Any, graph: Any, streaming: bool) -> Any:
     """``Pregel.astream``'s async generator, timed from its first ``anext()`` to its
-    end; closing this one closes the graph's."""
+    end, each step with the run open around it; closing this one closes the graph's."""
     graph_run = _start(graph)
     if graph_run is None:
         try:
@@ -171,16 +238,23 @@ async def _timed_astream(chunks: Any, graph: Any, streaming: bool) -> Any:
         finally:
             await chunks.aclose()
         return
+    graph_run.detach()
     try:
         first = streaming
-        async for chunk in chunks:
+        while True:
+            try:
+                with graph_run.step():
+                    chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                break
             if first:
                 first = False
                 graph_run.first_chunk()
             yield chunk
     except BaseException as exc:
         try:
-            await chunks.aclose()
+            with graph_run.step():
+                await chunks.aclose()
         finally:
             graph_run.finish(exc)
         raise

@@ -80,7 +80,9 @@ def _run_stream(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
 def _timed_steps(steps: Generator[Any, Any, Any], agent: Any) -> Generator[Any, Any, Any]:
     """Yields what ``steps`` yields (``send``/``throw``/``close`` forwarded, PEP 380
     semantics); the run opens at the first step, so a stream handed back by
-    ``run(stream=True)`` is timed while it is consumed, not while it waits.
+    ``run(stream=True)`` is timed while it is consumed, not while it waits. The run is
+    open in the context only while ``steps`` runs (:meth:`Run.attached`): between two
+    steps the consumer's context is its own, and its own runs of this agent count.
 
     The loop of ``_wrappers.timed_stream``, but for one difference: smolagents' own
     generator answers ``close()`` with ``RuntimeError("generator ignored
@@ -89,9 +91,11 @@ def _timed_steps(steps: Generator[Any, Any, Any], agent: Any) -> Generator[Any, 
     run = _start(semconv.AGENT, agent)
     if run is None:
         return (yield from steps)
+    run.detach()
     try:
         try:
-            value = next(steps)
+            with run.attached():
+                value = next(steps)
         except StopIteration as stop:
             result = stop.value
         else:
@@ -101,19 +105,22 @@ def _timed_steps(steps: Generator[Any, Any, Any], agent: Any) -> Generator[Any, 
                     sent = yield value
                 except GeneratorExit as abandoned:
                     try:
-                        steps.close()  # smolagents may raise "ignored GeneratorExit", as bare
+                        with run.attached():
+                            steps.close()  # smolagents may raise "ignored GeneratorExit"
                     finally:
                         run.finish(abandoned)  # the consumer left: cancelled
                     raise
                 except BaseException as thrown:
                     try:
-                        value = steps.throw(thrown)
+                        with run.attached():
+                            value = steps.throw(thrown)
                     except StopIteration as stop:
                         result = stop.value
                         break
                 else:
                     try:
-                        value = next(steps) if sent is None else steps.send(sent)
+                        with run.attached():
+                            value = next(steps) if sent is None else steps.send(sent)
                     except StopIteration as stop:
                         result = stop.value
                         break
