@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 import threading
 import time
@@ -555,3 +557,31 @@ def test_tier_names_beyond_the_cap_become_other(monkeypatch: pytest.MonkeyPatch)
     }
     assert labels == {"t-a", "t-b", OTHER, "all"}
     assert tiers.tier("t-c").misses == 1  # still found by the name it was given
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_computes_a_key_its_parent_was_computing() -> None:
+    """A fork while another thread computes a key: the child computes it itself instead
+    of waiting forever for a thread it does not have."""
+    started, release = threading.Event(), threading.Event()
+
+    @cached(name="fork-flight")
+    def slow(x: int) -> int:
+        if threading.current_thread() is not threading.main_thread():
+            started.set()
+            release.wait(10)
+        return x * 2
+
+    thread = threading.Thread(target=slow, args=(1,))
+    thread.start()
+    assert started.wait(10)
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 if it computed the value within the alarm
+        signal.alarm(5)
+        os._exit(0 if slow(1) == 2 else 1)
+    try:
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        thread.join(10)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status

@@ -128,3 +128,16 @@ def test_bad_port_under_uvicorn_workers_is_said_once(tmp_path: Path) -> None:
         time.sleep(1)  # both workers have started by now
     lines = [line for line in log.read_text().splitlines() if "PROMETHEUS_PORT" in line]
     assert len(lines) == 1, log.read_text()
+
+
+def test_serving_process_keeps_the_default_sigterm_disposition() -> None:
+    """The process serving /metrics installs no SIGTERM handler: the app dies of SIGTERM
+    exactly as it would without agentstat."""
+    env = clean_env(
+        AGENTSTAT_AGENTS="mp_agents:planner",
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(free_port()),
+        PYTHONPATH=str(APPS),
+    )
+    args = [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "sigterm_handler.py"]
+    done = subprocess.run(args, env=env, cwd=APPS, capture_output=True, text=True, timeout=60)
+    assert "sigterm=<Handlers.SIG_DFL: 0>" in done.stdout, done.stdout + done.stderr

@@ -206,9 +206,10 @@ def create() -> str:
     path = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")
     os.environ[AGENTSTAT_MULTIPROCESS_DIR] = path
     _owned = (os.getpid(), path)
+    # No SIGTERM handler here: a Python-level handler would change how the host app dies
+    # (it waits for the main thread to leave C code). A server killed by a signal leaves
+    # its directory behind, and the next server on the host sweeps it (_sweep).
     atexit.register(_remove_owned)
-    member.on_terminate(_remove_owned)  # a server killed by SIGTERM removes it too
-    member.handle_sigterm()
     return path
 
 

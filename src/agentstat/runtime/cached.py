@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import os
 import threading
 from collections.abc import Callable, Hashable
 from typing import Any, ParamSpec, TypeVar
@@ -157,6 +158,9 @@ def cached(
             return async_wrapper  # type: ignore[return-value]
 
         sync_flights: dict[Hashable, _Flight] = {}
+        # A forked child has none of its parent's computing threads: a flight in progress
+        # at the fork would never land there, and its waiters would wait forever.
+        os.register_at_fork(after_in_child=sync_flights.clear)
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
