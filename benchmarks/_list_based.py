@@ -123,7 +123,7 @@ def list_balancer(strategy: str, size: int) -> ListBalancer:
 
 
 class ListCollector:
-    """The card's metrics: every duration appended to a per-agent list, forever."""
+    """A naive collector: every duration appended to a per-agent list, forever."""
 
     def __init__(self) -> None:
         self.times: dict[str, list[float]] = {}

@@ -228,7 +228,7 @@ def test_whole_and_per_tier_counts_of_a_miss(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize("value", [None, 0, "", False])
 def test_tiered_falsy_values_are_hits_in_every_tier(clock: FakeClock, value: object) -> None:
-    """Falsy values are served from any tier (the seed's `if value:` lost them)."""
+    """Falsy values are served from any tier (an `if value:` check would lose them)."""
     tiers = small_tiers(clock)
     tiers.put("k", value)
     for filler in ("x", "y", "z", "w"):  # push k down to cold

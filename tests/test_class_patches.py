@@ -1,4 +1,4 @@
-"""patch_cache_class / patch_balancer_class on seed-shaped classes written here."""
+"""patch_cache_class / patch_balancer_class on duck-typed classes written here."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class DictCache:
 
 
 class ThreeTier:
-    """Tiers as attributes; a lower-tier hit is copied up (no put, like the seed's)."""
+    """Tiers as attributes; a lower-tier hit is copied up (no put)."""
 
     def __init__(self) -> None:
         self.hot = DictCache(1)
@@ -274,7 +274,7 @@ def test_balancer_selections_rejections_and_instance_gauges(patched: list) -> No
 
 
 def test_odd_instances_do_not_break_acquire(patched: list) -> None:
-    """An instance without the seed's fields is still returned; only gauges are skipped."""
+    """An instance without the load fields is still returned; only gauges are skipped."""
 
     class Odd:
         @property

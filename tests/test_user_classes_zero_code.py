@@ -1,4 +1,4 @@
-"""The user's own seed-shaped cache and balancer classes, measured with no code change:
+"""The user's own duck-typed cache and balancer classes, measured with no code change:
 the real ``opentelemetry-instrument`` in a subprocess, counts read from /metrics."""
 
 from __future__ import annotations

@@ -162,7 +162,7 @@ def _acquire_wrapper(cls: type, name: str) -> Any:
         result = wrapped(*args, **kwargs)
         try:
             if inspect.isawaitable(result):
-                return result  # an async acquire is not the seed's shape: leave it alone
+                return result  # an async acquire is not the supported shape: leave it alone
             pool = pool_label(args, kwargs, result)
             if result is None:
                 _BALANCERS.rejected(pool)
@@ -194,7 +194,7 @@ _register_wrapper._agentstat_role = "register"  # type: ignore[attr-defined]
 
 
 def patch_balancer_class(cls: type, name: str) -> list[tuple[object, str]]:
-    """Count selections and rejections of a seed-shaped balancer class.
+    """Count selections and rejections of a duck-typed balancer class (``acquire``/``release``).
 
     The metrics are labelled by pool and instance; ``name`` is the pool label only when
     neither an ``agent_type``/``pool`` argument nor the instance's ``agent_type`` gives one.

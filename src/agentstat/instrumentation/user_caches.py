@@ -344,7 +344,7 @@ def _drop_lazy_tier_patch(cls: type) -> None:
 
 
 def patch_cache_class(cls: type, name: str) -> list[tuple[object, str]]:
-    """Count lookups (and tiers) of a seed-shaped cache class under ``name``."""
+    """Count lookups (and tiers) of a duck-typed cache class (``get``/``put``) under ``name``."""
     if _method(cls, "get") is None:
         raise TargetError(f"{cls.__qualname__} has no get(key) method, so it is not a cache")
     label = CAPS.names(CACHE_NAME)(name)

@@ -26,7 +26,7 @@ Strategies (each O(1) or O(log n) per acquisition, never a scan of the pool):
 - ``ROUND_ROBIN``: a ring of instances with free capacity.
 - ``LEAST_LOADED``: lowest ``load / capacity`` from a heap with lazy invalidation; ties go
   to the instance idle longest.
-- ``WEIGHTED``: chance proportional to ``weight * free share``, as in the seed card, by
+- ``WEIGHTED``: chance proportional to ``weight * free share``, favouring free capacity, by
   sampling on static weights (bisect) and accepting with probability free share; after
   16 rejections (a nearly full pool) it falls back to power of two choices.
 - ``POWER_OF_TWO``: the less loaded of two random instances with free capacity.

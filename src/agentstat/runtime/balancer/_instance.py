@@ -71,7 +71,7 @@ class AgentInstance:
         self._counts: InstanceCounts | None = None  # .active: registered with a balancer
         self._balancer: weakref.ref[LoadBalancer] | None = None  # the last it was registered in
 
-    # The seed card's names for the same values (read-only).
+    # Older names for the same values (read-only), as duck-typed balancers use them.
     pool = property(attrgetter("agent_type"), doc="The pool: ``agent_type``.")
     current_load = property(attrgetter("load"), doc="Requests in flight: ``load``.")
     max_capacity = property(attrgetter("capacity"), doc="``capacity``.")
