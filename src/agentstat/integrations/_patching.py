@@ -6,13 +6,14 @@ A target is ``(module, class, attribute, wrapper)``; the wrapper is a wrapt wrap
 framework method that ``functools.wraps`` decorated (``@asynccontextmanager``).
 :class:`WrappingInstrumentor` is an integration made of such targets only;
 :func:`call`, :func:`acall` and :func:`await_in_run` time one plain or async call as
-one run.
+one run; :func:`stepped_stream` times a framework's generator as one run.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from contextlib import AbstractContextManager
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -95,6 +96,63 @@ async def await_in_run(start: Callable[[], Run | None], coroutine: Any) -> Any:
         result = await coroutine
     except BaseException as exc:
         run.finish(exc)
+        raise
+    run.finish()
+    return result
+
+
+def stepped_stream(
+    chunks: Generator[Any, Any, Any],
+    run: Any,
+    step: Callable[[], AbstractContextManager[Any]],
+    *,
+    first_chunk: bool = True,
+) -> Generator[Any, Any, Any]:
+    """Yield what ``chunks`` yields, ``send``/``throw``/``close`` forwarded by hand (PEP
+    380 semantics), as one run: ``run`` (with ``first_chunk()`` and ``finish(error)``)
+    ends when the stream does, ``cancelled`` when the consumer abandons it.
+
+    Each step of ``chunks`` (``next``, ``send``, ``throw``, ``close``) runs inside
+    ``step()``, which puts the run in the context for that step only: between two
+    steps the consumer's context is its own, so its own runs of the same agent count,
+    while work the framework delegates inside a step (``invoke`` → ``stream``) still
+    sees the run. An error the framework raises from ``close()`` (smolagents' "generator
+    ignored GeneratorExit") passes on unchanged after the run is recorded as cancelled."""
+    try:
+        try:
+            with step():
+                value = next(chunks)
+        except StopIteration as stop:
+            result = stop.value
+        else:
+            if first_chunk:
+                run.first_chunk()
+            while True:
+                try:
+                    sent = yield value
+                except GeneratorExit as abandoned:
+                    try:
+                        with step():
+                            chunks.close()
+                    finally:
+                        run.finish(abandoned)
+                    raise
+                except BaseException as thrown:
+                    try:
+                        with step():
+                            value = chunks.throw(thrown)
+                    except StopIteration as stop:
+                        result = stop.value
+                        break
+                else:
+                    try:
+                        with step():
+                            value = next(chunks) if sent is None else chunks.send(sent)
+                    except StopIteration as stop:
+                        result = stop.value
+                        break
+    except BaseException as exc:
+        run.finish(exc)  # once: an abandoned stream was finished above
         raise
     run.finish()
     return result

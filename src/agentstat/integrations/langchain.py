@@ -48,7 +48,7 @@ from typing import Any
 
 from agentstat.instrumentation.recording import record
 from agentstat.integrations._base import Run, current_agent_name, start_run
-from agentstat.integrations._patching import WrappingInstrumentor, acall, call
+from agentstat.integrations._patching import WrappingInstrumentor, acall, call, stepped_stream
 
 __all__ = ["LangChainInstrumentor", "LangGraphInstrumentor"]
 
@@ -177,50 +177,13 @@ def _stream(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
 
 
 def _timed_stream(chunks: Any, graph: Any, streaming: bool) -> Any:
-    """``Pregel.stream``'s generator, timed from its first ``next()`` to its end.
-    ``send``/``throw``/``close`` are forwarded by hand (PEP 380 semantics), each step
-    with the run open around it (:meth:`_GraphRun.step`)."""
+    """``Pregel.stream``'s generator, timed from its first ``next()`` to its end, each
+    step with the run open around it (:meth:`_GraphRun.step`)."""
     graph_run = _start(graph)
     if graph_run is None:
         return (yield from chunks)
     graph_run.detach()
-    try:
-        try:
-            with graph_run.step():
-                value = next(chunks)
-        except StopIteration as stop:
-            result = stop.value
-        else:
-            if streaming:
-                graph_run.first_chunk()
-            while True:
-                try:
-                    sent = yield value
-                except GeneratorExit:
-                    raise  # the consumer left: the graph's stream is closed below
-                except BaseException as thrown:
-                    try:
-                        with graph_run.step():
-                            value = chunks.throw(thrown)
-                    except StopIteration as stop:
-                        result = stop.value
-                        break
-                else:
-                    try:
-                        with graph_run.step():
-                            value = next(chunks) if sent is None else chunks.send(sent)
-                    except StopIteration as stop:
-                        result = stop.value
-                        break
-    except BaseException as exc:
-        try:
-            with graph_run.step():
-                chunks.close()
-        finally:
-            graph_run.finish(exc)
-        raise
-    graph_run.finish()
-    return result
+    return (yield from stepped_stream(chunks, graph_run, graph_run.step, first_chunk=streaming))
 
 
 def _astream(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:

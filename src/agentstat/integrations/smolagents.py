@@ -52,7 +52,7 @@ from agentstat.integrations._base import (
     current_agent_name,
     start_run,
 )
-from agentstat.integrations._patching import call
+from agentstat.integrations._patching import call, stepped_stream
 
 __all__ = ["SmolagentsInstrumentor"]
 
@@ -78,57 +78,17 @@ def _run_stream(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
 
 
 def _timed_steps(steps: Generator[Any, Any, Any], agent: Any) -> Generator[Any, Any, Any]:
-    """Yields what ``steps`` yields (``send``/``throw``/``close`` forwarded, PEP 380
-    semantics); the run opens at the first step, so a stream handed back by
-    ``run(stream=True)`` is timed while it is consumed, not while it waits. The run is
-    open in the context only while ``steps`` runs (:meth:`Run.attached`): between two
-    steps the consumer's context is its own, and its own runs of this agent count.
-
-    The loop of ``_wrappers.timed_stream``, but for one difference: smolagents' own
-    generator answers ``close()`` with ``RuntimeError("generator ignored
-    GeneratorExit")``; the run is finished as ``cancelled`` before that error is passed
-    on unchanged, where the generic loop would record a ``RuntimeError``."""
+    """Yields what ``steps`` yields; the run opens at the first step, so a stream handed
+    back by ``run(stream=True)`` is timed while it is consumed, not while it waits. The
+    run is open in the context only while ``steps`` runs (:meth:`Run.attached`).
+    smolagents' own generator answers ``close()`` with ``RuntimeError("generator ignored
+    GeneratorExit")``: the run is recorded as ``cancelled`` and that error passes on
+    unchanged (:func:`~agentstat.integrations._patching.stepped_stream`)."""
     run = _start(semconv.AGENT, agent)
     if run is None:
         return (yield from steps)
     run.detach()
-    try:
-        try:
-            with run.attached():
-                value = next(steps)
-        except StopIteration as stop:
-            result = stop.value
-        else:
-            run.first_chunk()
-            while True:
-                try:
-                    sent = yield value
-                except GeneratorExit as abandoned:
-                    try:
-                        with run.attached():
-                            steps.close()  # smolagents may raise "ignored GeneratorExit"
-                    finally:
-                        run.finish(abandoned)  # the consumer left: cancelled
-                    raise
-                except BaseException as thrown:
-                    try:
-                        with run.attached():
-                            value = steps.throw(thrown)
-                    except StopIteration as stop:
-                        result = stop.value
-                        break
-                else:
-                    try:
-                        with run.attached():
-                            value = next(steps) if sent is None else steps.send(sent)
-                    except StopIteration as stop:
-                        result = stop.value
-                        break
-    except BaseException as exc:
-        run.finish(exc)
-        raise
-    run.finish()
-    return result
+    return (yield from stepped_stream(steps, run, run.attached))
 
 
 def _tool_call(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
