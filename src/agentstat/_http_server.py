@@ -156,10 +156,10 @@ def protect(app: WSGIApp, web_config: WebConfig) -> WSGIApp:
     decoy = next(iter(users.values()), b"")
     verified: set[bytes] = set()
     lock = threading.Lock()
-
-    def authorized(header: str | None) -> bool:
+    if users:  # optional (agentstat[web]); load_web_config already checked it is there
         import bcrypt
 
+    def authorized(header: str | None) -> bool:
         found = _credentials(header)
         if found is None:
             return False

@@ -55,14 +55,6 @@ from agentstat.semconv import (
     MetricSpec,
 )
 
-#: Cap namespaces: one per kind of name, so many caches cannot crowd out pools.
-_CACHE = CACHE_NAME
-_TIER = CACHE_TIER
-_POOL = POOL_NAME
-_INSTANCE = INSTANCE_ID
-_RETRY = RETRY_TARGET
-
-
 #: (metric, attribute values in the order of ``metric.attributes``, value)
 Point = tuple[MetricSpec, tuple[str, ...], float]
 
@@ -93,9 +85,9 @@ class CacheCounts:
     __slots__ = ("evicted_expired", "evicted_size", "hits", "misses", "name", "tier")
 
     def __init__(self, name: str, tier: str) -> None:
-        self.name = CAPS.names(_CACHE)(name)
+        self.name = CAPS.names(CACHE_NAME)(name)
         # "" (no tiers) and "all" are fixed labels; any other tier name is capped
-        self.tier = tier if tier in (TIER_NONE, TIER_ALL) else CAPS.names(_TIER)(tier)
+        self.tier = tier if tier in (TIER_NONE, TIER_ALL) else CAPS.names(CACHE_TIER)(tier)
         self.hits = 0
         self.misses = 0
         self.evicted_size = 0
@@ -141,16 +133,15 @@ class InstanceCounts:
     __slots__ = ("active", "instance", "pool", "selections")
 
     def __init__(self, pool: str, instance: str) -> None:
-        self.pool = CAPS.names(_POOL)(pool)
-        self.instance = CAPS.names(_INSTANCE)(instance)
+        self.pool = CAPS.names(POOL_NAME)(pool)
+        self.instance = CAPS.names(INSTANCE_ID)(instance)
         self.selections = 0
         self.active = True
 
     def labels_match(self, pool: str, instance: str) -> bool:
         """Whether this object reports under the labels ``pool`` and ``instance`` get now."""
-        return self.pool == CAPS.names(_POOL)(pool) and self.instance == CAPS.names(_INSTANCE)(
-            instance
-        )
+        same_pool = self.pool == CAPS.names(POOL_NAME)(pool)
+        return same_pool and self.instance == CAPS.names(INSTANCE_ID)(instance)
 
     def counters(self) -> Iterator[Point]:
         yield BALANCER_SELECTIONS, (self.pool, self.instance), self.selections
@@ -171,7 +162,7 @@ class PoolCounts:
     __slots__ = ("pool", "rejections")
 
     def __init__(self, pool: str) -> None:
-        self.pool = CAPS.names(_POOL)(pool)
+        self.pool = CAPS.names(POOL_NAME)(pool)
         self.rejections = 0
 
     def counters(self) -> Iterator[Point]:
@@ -187,18 +178,18 @@ class RetryCounts:
     __slots__ = ("_lock", "attempts", "give_ups", "target")
 
     def __init__(self, target: str) -> None:
-        self.target = CAPS.names(_RETRY)(target)
+        self.target = CAPS.names(RETRY_TARGET)(target)
         self.attempts: dict[str, int] = {}
         self.give_ups: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def attempt(self, error_type: str) -> None:
-        error_type = CAPS.error_types(_RETRY)(error_type)
+        error_type = CAPS.error_types(RETRY_TARGET)(error_type)
         with self._lock:
             self.attempts[error_type] = self.attempts.get(error_type, 0) + 1
 
     def give_up(self, error_type: str) -> None:
-        error_type = CAPS.error_types(_RETRY)(error_type)
+        error_type = CAPS.error_types(RETRY_TARGET)(error_type)
         with self._lock:
             self.give_ups[error_type] = self.give_ups.get(error_type, 0) + 1
 
@@ -331,7 +322,7 @@ _retry_counts: dict[str, RetryCounts] = {}
 
 def retry_counts(target: str) -> RetryCounts:
     """The one counts object of a retry target (shared by every function naming it)."""
-    label = CAPS.names(_RETRY)(target)
+    label = CAPS.names(RETRY_TARGET)(target)
     with _retry_lock:
         counts = _retry_counts.get(label)
         if counts is None:
