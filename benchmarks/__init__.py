@@ -10,5 +10,6 @@ met/missed and never asserted.
 #: Run order. Memory goes first: resident size only means something in a heap that no
 #: other section has grown (a heap with freed room absorbs growth and hides it).
 SECTIONS: tuple[str, ...] = (
-    "memory", "calls", "caches", "balancer", "scrape", "accuracy", "frameworks", "frameworks_b",
+    "memory", "calls", "hot_path", "caches", "balancer", "scrape", "accuracy", "frameworks",
+    "frameworks_b",
 )  # fmt: skip

@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers import BIN, clean_env, copy_app
 
-WRAPPED = "AgentstatFunctionWrapper"
+WRAPPED = "wrapped"
 
 # name: (files to write, extra environment, a fragment of the one expected line)
 CASES: dict[str, tuple[dict[str, bytes], dict[str, str], str]] = {

@@ -100,7 +100,7 @@ def sample(
         if field not in ("count", "sum"):
             raise ValueError(f"field must be 'count' or 'sum', not {field!r}")
         series = STORE.histogram(spec).lookup(key)
-        if series is None:
+        if series is None or not series.exported():
             return None
         snapshot = series.snapshot()
         return float(snapshot.count if field == "count" else snapshot.sum)

@@ -215,9 +215,16 @@ class Patcher:
             self.problem(target, str(exc))
             return
         before = owner.__dict__.get(attribute, _ABSENT) if hasattr(owner, "__dict__") else _ABSENT
-        wrapper = _wrappers.wrapt_wrapper(recorder, func, names)
+        replacement = None
+        if recorder is not None and isinstance(owner, ModuleType) and type(raw) is FunctionType:
+            # A module function gets the decorator's closure (a wrapt proxy costs ~0.6 µs
+            # more per call); methods and callable objects keep wrapt's binding.
+            replacement = _wrappers.closure_for(raw, recorder, by_path=True)
+        if replacement is None:
+            wrapper = _wrappers.wrapt_wrapper(recorder, func, names)
+            replacement = _wrappers.AgentstatFunctionWrapper(raw, wrapper)
         try:
-            setattr(owner, attribute, _wrappers.AgentstatFunctionWrapper(raw, wrapper))
+            setattr(owner, attribute, replacement)
         except Exception as exc:  # a pydantic model instance, a frozen dataclass, __slots__
             hint = ""
             if not isinstance(owner, type | ModuleType):

@@ -54,7 +54,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from agentstat import semconv
 from agentstat._metrics import bridge
 from agentstat.instrumentation import _returned, _wrappers, recording
-from agentstat.instrumentation._wrappers import ACTIVE, TRACKING
+from agentstat.instrumentation._wrappers import ACTIVE, track
 
 __all__ = ["FrameworkInstrumentor", "Run", "current_agent_name", "start_run"]
 
@@ -322,7 +322,7 @@ class FrameworkInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             if not self._patched:
                 return
             type(self)._patched = False
-            TRACKING[0] -= 1
+            track(-1)
             try:
                 self._unpatch()
             except Exception:
@@ -351,7 +351,7 @@ class FrameworkInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                         _logger.debug("agentstat: partial undo failed", exc_info=True)
                     return
                 type(self)._patched = True
-                TRACKING[0] += 1
+                track(+1)
         except Exception:  # an import hook must never break the user's import
             _logger.exception("agentstat: failed to instrument %s", self.framework)
 

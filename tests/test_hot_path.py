@@ -1,0 +1,289 @@
+"""The fast path: closures for functions, inline series updates, locks where there is
+no GIL, one frame per wrapped level."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import shutil
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import FunctionType
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import agentstat
+import agentstat.testing
+from agentstat import semconv
+from agentstat._metrics import histograms
+from agentstat._metrics.store import STORE
+from agentstat.instrumentation import AgentstatInstrumentor, _wrappers
+from agentstat.instrumentation._recorder import Recorder
+from tests.helpers import APPS
+
+AGENT = semconv.AGENT_DURATION
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[str]:
+    """A fresh importable copy of the users' app module for each test."""
+    name = f"hotpath_app_{abs(hash(tmp_path)) % 10**8}"
+    shutil.copy(APPS / "usersapp" / "usersapp.py", tmp_path / f"{name}.py")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield name
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop(name, None)
+
+
+class CountingLock:
+    """A real lock that counts how often it was taken."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.taken = 0
+
+    def __enter__(self) -> CountingLock:
+        self._lock.acquire()
+        self.taken += 1  # under the lock itself
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+@pytest.fixture
+def forced_locks() -> Iterator[list[CountingLock]]:
+    """Series created inside are locked, as on a free-threaded build; yields the locks."""
+    made: list[CountingLock] = []
+
+    def factory() -> CountingLock:
+        made.append(CountingLock())
+        return made[-1]
+
+    previous = histograms.FREE_THREADED
+    histograms.use_locks(True, factory)
+    try:
+        yield made
+    finally:
+        histograms.use_locks(previous)
+
+
+def test_without_a_gil_every_update_takes_the_series_lock_and_counts_stay_exact(
+    forced_locks,
+) -> None:
+    """With locks forced (the free-threaded path), 8 threads calling a sync and an async
+    agent record every call exactly, and each success took the series lock once."""
+
+    @agentstat.agent("locked-sync")
+    def work(i: int) -> int:
+        return i
+
+    @agentstat.agent("locked-async")
+    async def awork(i: int) -> int:
+        await asyncio.sleep(0)
+        return i
+
+    def worker() -> None:
+        for i in range(2_000):
+            work(i)
+        asyncio.run(_many(awork, 200))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert agentstat.testing.calls("agent", "locked-sync") == 16_000
+    assert agentstat.testing.calls("agent", "locked-async") == 1_600
+    sync_series = _series("locked-sync")
+    assert sync_series.lock is not None and sync_series.lock.taken >= 16_000
+    assert sum(lock.taken for lock in forced_locks) >= 17_600
+
+
+async def _many(fn, n: int) -> None:
+    await asyncio.gather(*(fn(i) for i in range(n)))
+
+
+def _series(name: str) -> histograms.HistogramSeries:
+    values = tuple(
+        {semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT}.get(a, "")
+        if a != semconv.GEN_AI_AGENT_NAME
+        else name
+        for a in AGENT.attributes
+    )
+    found = STORE.histogram(AGENT).lookup(values)
+    assert found is not None
+    return found
+
+
+def test_with_the_gil_series_have_no_lock_and_8_threads_count_exactly() -> None:
+    """The default (GIL) path updates series without a lock and loses nothing."""
+
+    @agentstat.agent("lock-free")
+    def work(i: int) -> int:
+        return i
+
+    def worker() -> None:
+        for i in range(5_000):
+            work(i)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    series = _series("lock-free")
+    assert series.lock is None
+    snapshot = series.snapshot()
+    assert snapshot.count == 40_000 == sum(snapshot.bucket_counts)
+    assert 0 < snapshot.min <= snapshot.max and snapshot.sum >= snapshot.max
+
+
+def test_a_module_function_by_path_becomes_a_plain_function_that_keeps_its_identity(
+    app, meter_provider
+) -> None:
+    """A module function named by path is replaced by a closure (not a proxy) that keeps
+    name, docstring, signature and ``__wrapped__``, is recognised as wrapped, records,
+    and is restored by uninstrument; a method keeps its wrapt proxy."""
+    module = importlib.import_module(app)
+    original, original_search = module.plan, module.search
+    AgentstatInstrumentor().instrument(
+        meter_provider=meter_provider,
+        agents=[f"{app}:plan", f"{app}:search", f"{app}:Researcher.run"],
+    )
+    try:
+        assert type(module.plan) is FunctionType
+        assert module.plan.__wrapped__ is original
+        assert module.plan.__name__ == "plan" and module.plan.__doc__ == "Plan a task."
+        assert inspect.signature(module.plan) == inspect.signature(original)
+        assert inspect.iscoroutinefunction(module.search)
+        assert _wrappers.is_wrapped(module.plan) and _wrappers.is_wrapped(module.search)
+        assert isinstance(module.Researcher.__dict__["run"], _wrappers.AgentstatFunctionWrapper)
+        assert module.plan("x") == "plan:x"
+        assert asyncio.run(module.search("q")) == ["q"]
+        assert agentstat.testing.calls("agent", "plan") == 1
+        assert agentstat.testing.calls("agent", "search") == 1
+    finally:
+        AgentstatInstrumentor().uninstrument()
+    assert module.plan is original and module.search is original_search
+
+
+def test_decorating_exports_nothing_until_the_first_call_and_reset_starts_from_zero() -> None:
+    """The success series a wrapper binds at decoration is not a series on the page
+    until a call lands in it; after a reset the same wrapper records from zero."""
+
+    @agentstat.agent("pinned")
+    def work() -> None:
+        return None
+
+    assert agentstat.testing.calls("agent", "pinned") == 0
+    assert not any("pinned" in values for values in agentstat.testing.series(AGENT))
+    work()
+    assert agentstat.testing.series(AGENT) == {(semconv.OPERATION_INVOKE_AGENT, "pinned", ""): 1.0}
+    agentstat.testing.reset()
+    assert agentstat.testing.series(AGENT) == {}
+    work()
+    work()
+    assert agentstat.testing.calls("agent", "pinned") == 2
+
+
+def test_a_tracer_switches_the_fast_closures_to_spans_and_back() -> None:
+    """Setting a tracer sends decorated calls through the span runner; unsetting it
+    returns them to the fast path; both record."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    @agentstat.agent("spanned")
+    def work() -> int:
+        return 1
+
+    _wrappers.set_tracer(provider.get_tracer("test"))
+    try:
+        work()
+    finally:
+        _wrappers.set_tracer(None)
+    work()
+    assert [span.name for span in exporter.get_finished_spans()] == ["invoke_agent spanned"]
+    assert agentstat.testing.calls("agent", "spanned") == 2
+
+
+def _depth() -> int:
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1
+    return depth
+
+
+LEVELS = 40
+
+
+def _sync_depth(wrap) -> int:
+    def down(n: int) -> int:
+        return _depth() if n == 0 else step(n - 1)
+
+    step = wrap(down)
+    return step(LEVELS)
+
+
+def _async_depth(wrap) -> int:
+    async def down(n: int) -> int:
+        return _depth() if n == 0 else await step(n - 1)
+
+    step = wrap(down)
+    return asyncio.run(step(LEVELS))
+
+
+def _method_depth(wrapped: bool) -> int:
+    class Holder:
+        def down(self, n: int) -> int:
+            return _depth() if n == 0 else self.down(n - 1)
+
+    if wrapped:
+        raw = Holder.__dict__["down"]
+        wrapper = _wrappers.wrapt_wrapper(Recorder("agent", "frames-method"), raw)
+        Holder.down = _wrappers.AgentstatFunctionWrapper(raw, wrapper)
+    return Holder().down(LEVELS)
+
+
+def test_each_wrapped_level_adds_exactly_one_frame() -> None:
+    """At the bottom of a recursion, every wrapped level (decorated sync and async, a
+    function and a method by path) added one frame, not two or three."""
+    same = lambda fn: fn  # noqa: E731
+    path = lambda fn: _wrappers.closure_for(fn, Recorder("agent", "frames-path"), by_path=True)  # noqa: E731
+    levels = LEVELS + 1
+    assert _sync_depth(agentstat.agent("frames")) - _sync_depth(same) == levels
+    assert _async_depth(agentstat.agent("frames-async")) - _async_depth(same) == levels
+    assert _sync_depth(path) - _sync_depth(same) == levels
+    assert _method_depth(True) - _method_depth(False) == levels
+    assert agentstat.testing.calls("agent", "frames") == levels
+
+
+def test_a_decorated_agent_recursing_deeply_does_not_hit_the_recursion_limit_early() -> None:
+    """With one frame per level a decorated recursion gets as deep as about half the
+    recursion limit allows an undecorated one (it was about a third)."""
+
+    @agentstat.agent("deep")
+    def down(n: int) -> int:
+        return 0 if n == 0 else down(n - 1) + 1
+
+    limit = sys.getrecursionlimit()
+    assert down(int(limit * 0.45)) == int(limit * 0.45)
