@@ -221,12 +221,12 @@ def test_spans_only_when_a_tracer_provider_has_a_processor(app, meter_provider) 
 
 def test_no_spans_without_a_configured_tracer_provider(app, meter_provider) -> None:
     """An SDK TracerProvider with no span processor does not switch spans on."""
-    from agentstat.instrumentation import _wrappers
+    from agentstat.instrumentation import _runners
 
     AgentstatInstrumentor().instrument(
         meter_provider=meter_provider, tracer_provider=TracerProvider(), agents=[f"{app}:plan"]
     )
-    assert _wrappers._tracer is None
+    assert _runners._tracer is None
 
 
 def test_streaming_call_is_one_span_ending_with_the_stream(meter_provider) -> None:

@@ -14,7 +14,7 @@ from opentelemetry.trace import Status, StatusCode
 
 import agentstat
 from agentstat import semconv
-from agentstat.instrumentation import AgentstatInstrumentor, _wrappers
+from agentstat.instrumentation import AgentstatInstrumentor, _runners
 from agentstat.integrations import start_run
 from agentstat.integrations.genai_spans import GenAISpanInstrumentor, GenAISpanProcessor
 from tests.frameworks._b import agent, run_app, series, tool, workflow
@@ -139,13 +139,13 @@ def test_bridge_alone_does_not_switch_agentstat_spans_on(provider: TracerProvide
     """A provider whose only processor is the bridge leaves agentstat's spans off."""
     AgentstatInstrumentor().instrument(tracer_provider=provider, agents=[], tools=[])
     try:
-        assert _wrappers._tracer is None
+        assert _runners._tracer is None
     finally:
         AgentstatInstrumentor().uninstrument()
     provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
     AgentstatInstrumentor().instrument(tracer_provider=provider, agents=[], tools=[])
     try:
-        assert _wrappers._tracer is not None  # an exporting processor still does
+        assert _runners._tracer is not None  # an exporting processor still does
     finally:
         AgentstatInstrumentor().uninstrument()
 

@@ -47,6 +47,8 @@ from typing import Any
 import wrapt
 from opentelemetry import context as otel_context
 
+from agentstat.instrumentation._recorder import Recorder, log_failure
+
 PLAIN = 0
 COROUTINE = 1
 HANDLE = 2
@@ -93,7 +95,7 @@ class Pending:
 
     __slots__ = ("done", "rec", "ref", "span", "start")
 
-    def __init__(self, rec: _wrappers.Recorder, start: float, span: Any) -> None:
+    def __init__(self, rec: Recorder, start: float, span: Any) -> None:
         self.rec, self.start, self.span = rec, start, span
         self.done = False
         self.ref: Any = None
@@ -114,9 +116,7 @@ _CANCELLED = asyncio.CancelledError()
 _MISSING: Any = object()
 
 
-def deferred(
-    rec: _wrappers.Recorder, start: float, span: Any, token: Any, result: Any, shape: int
-) -> Any:
+def deferred(rec: Recorder, start: float, span: Any, token: Any, result: Any, shape: int) -> Any:
     """What the caller of a call that returned ``result`` gets back; records it when it
     completes. ``shape`` may be :data:`UNSEEN` (classified and cached here). Never
     raises: if anything here fails, the call is recorded as it returned and ``result``
@@ -125,16 +125,16 @@ def deferred(
         try:
             otel_context.detach(token)
         except Exception:
-            _wrappers.log_failure()
+            log_failure()
     try:
         return _deferred(rec, start, span, result, shape)
     except Exception:
-        _wrappers.log_failure()
+        log_failure()
         rec.finish(start, None, span, None)
         return result
 
 
-def _deferred(rec: _wrappers.Recorder, start: float, span: Any, result: Any, shape: int) -> Any:
+def _deferred(rec: Recorder, start: float, span: Any, result: Any, shape: int) -> Any:
     if shape == UNSEEN:
         tp = type(result)
         shape = classify(tp)
@@ -144,9 +144,9 @@ def _deferred(rec: _wrappers.Recorder, start: float, span: Any, result: Any, sha
             rec.finish(start, None, span, None)
             return result
     if shape == GENERATOR:
-        return _wrappers.timed_stream(rec, result, start, span)
+        return _runners.timed_stream(rec, result, start, span)
     if shape == ASYNC_GENERATOR:
-        return _wrappers.timed_astream(rec, result, start, span)
+        return _runners.timed_astream(rec, result, start, span)
     pending = Pending(rec, start, span)
     if shape == COROUTINE:
         return _await(result, pending)
@@ -199,7 +199,7 @@ def _watch(handle: Any, pending: Pending) -> Any:
         handle.add_done_callback(functools.partial(_done, pending))
     except Exception:
         pending.finish(None)  # cannot watch it: record the call as it returned
-        _wrappers.log_failure()
+        log_failure()
     return handle
 
 
@@ -265,5 +265,5 @@ class TimedAwaitableContext(TimedAsyncContext, TimedAwaitable):
     """Both (aiohttp-style request objects): whichever way it is used is timed."""
 
 
-# At the end: _wrappers imports this module first and is read only at call time here.
-from agentstat.instrumentation import _wrappers  # noqa: E402
+# At the end: _runners imports this module first and is read only at call time here.
+from agentstat.instrumentation import _runners  # noqa: E402

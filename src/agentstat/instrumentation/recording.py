@@ -36,7 +36,7 @@ from time import perf_counter
 from typing import Any, TypeVar
 
 from agentstat._metrics.caps import CAPS
-from agentstat.instrumentation import _wrappers
+from agentstat.instrumentation import _runners, _wrappers
 from agentstat.instrumentation._wrappers import Recorder
 
 __all__ = ["record", "timed"]
@@ -137,7 +137,7 @@ class timed:
         if _wrappers._suppressed():
             self._open.append(None)
             return self
-        tracer = _wrappers._tracer
+        tracer = _runners._tracer
         span, token = (None, None) if tracer is None else self._rec.start_span(tracer)
         self._open.append((perf_counter(), span, token))
         return self

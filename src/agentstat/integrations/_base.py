@@ -53,7 +53,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from agentstat import semconv
 from agentstat._metrics import bridge
-from agentstat.instrumentation import _returned, _wrappers, recording
+from agentstat.instrumentation import _returned, _runners, _wrappers, recording
 from agentstat.instrumentation._wrappers import ACTIVE, track
 
 __all__ = ["FrameworkInstrumentor", "Run", "current_agent_name", "start_run"]
@@ -240,7 +240,7 @@ def start_run(
     for entry in active:
         if not entry.done and entry.kind == kind and _same_key(entry.key, key):
             return None
-    tracer = _wrappers._tracer
+    tracer = _runners._tracer
     span = None
     if tracer is not None:
         span, _ = rec.start_span(tracer, current=False)
