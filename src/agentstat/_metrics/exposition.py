@@ -10,9 +10,9 @@ collections follow. Here a Snapshot becomes text directly:
   series caps, dropped when the store restarts), so a scrape formats only numbers;
 - one ``str.format`` per histogram series, with cumulative counts from
   :func:`itertools.accumulate` and no per-sample objects;
-- every ~:data:`SLICE_SECONDS` of work the caller's ``pause`` runs (a short real
-  sleep), so an app thread waiting for the GIL gets it within a slice, not after the
-  5 ms switch interval.
+- every :data:`_CHUNK` series it calls :func:`agentstat._metrics.gil.checkpoint`, so
+  inside the page's sliced scrape an app thread waiting for the GIL gets it within a
+  millisecond, not after the 5 ms switch interval.
 
 The bytes are the stock reader's for the same Snapshot: names, units and descriptions
 from :mod:`agentstat.semconv` resolved as the reader does, header lines produced by
@@ -26,7 +26,6 @@ slowly. ``tests/test_exposition.py`` compares both pages line for line.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import accumulate
@@ -47,12 +46,11 @@ from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.utils import floatToGoString
 
 from agentstat import semconv
+from agentstat._metrics.gil import checkpoint
 from agentstat._metrics.snapshot import Snapshot
 from agentstat.semconv import Instrument, MetricSpec
 
-#: Work between two pauses: well under CPython's 5 ms switch interval.
-SLICE_SECONDS = 0.001
-#: Series per encoded chunk and between two clock reads (a chunk of ~64 KiB: large
+#: Series per encoded chunk and between two checkpoints (a chunk of ~64 KiB: large
 #: joins of fresh memory cost page faults, a whole page ~1 ms each for join and encode).
 _CHUNK = 16
 #: Cached label strings past which the cache starts over (the series caps bound it far
@@ -185,13 +183,12 @@ class Renderer:
         labels: Labels,
         *,
         skip: frozenset[str] = frozenset(),
-        pause: Callable[[], None] | None = None,
     ) -> list[bytes]:
         """The families of ``snapshot`` in the dialect of ``encoder`` (which must be
         :attr:`Dialect.direct`), in the producer's order: histograms, counters, gauges,
         each family where its first series is. ``skip``: metric names left out. Returns
         UTF-8 chunks (the page is never one big string)."""
-        out = _Chunks(pause)
+        out = _Chunks()
         for spec, keys in _grouped(snapshot.histograms, skip):
             self._histogram(spec, keys, snapshot, encoder, labels, out)
         for spec, keys in _grouped(snapshot.counters, skip):
@@ -298,12 +295,9 @@ class Renderer:
 
 
 class _Chunks:
-    """The rendered text as UTF-8 chunks; calls ``pause`` once a slice of work has gone
-    by."""
+    """The rendered text as UTF-8 chunks, with a GIL checkpoint after each."""
 
-    def __init__(self, pause: Callable[[], None] | None) -> None:
-        self.pause = pause
-        self.mark = time.perf_counter()
+    def __init__(self) -> None:
         self.pending: list[str] = []
         self.append = self.pending.append
         self.chunks: list[bytes] = []
@@ -311,9 +305,7 @@ class _Chunks:
     def tick(self) -> None:
         self.chunks.append("".join(self.pending).encode())
         self.pending.clear()
-        if self.pause is not None and time.perf_counter() - self.mark > SLICE_SECONDS:
-            self.pause()
-            self.mark = time.perf_counter()
+        checkpoint()
 
     def done(self) -> list[bytes]:
         self.tick()

@@ -11,16 +11,15 @@ the app's own instruments — inside :func:`agentstat._metrics.bridge.direct_col
 so that readers agentstat serves leave its metrics out; then it appends agentstat's
 families (:mod:`agentstat._metrics.exposition`), before OpenMetrics' final ``# EOF``.
 
-Why a pause between the steps and inside the render: a scrape must not hold the GIL
-for more than a millisecond or so at a time, or every app thread waits for CPython's
-5 ms switch interval (:func:`pause` says why a real sleep). A failure in agentstat's
-part is logged once and the rest of the page is still served.
+The whole scrape runs :func:`agentstat._metrics.gil.sliced`: the snapshot, the
+multi-process merge and the render hand the GIL over about every millisecond, so an app
+thread never waits for CPython's 5 ms switch interval. A failure in agentstat's part is
+logged once and the rest of the page is still served.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -28,14 +27,11 @@ from urllib.parse import parse_qs
 
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
-from agentstat._metrics import bridge, exposition
+from agentstat._metrics import bridge, exposition, gil
 from agentstat._metrics.store import storage
 
 _logger = logging.getLogger("agentstat")
 
-#: A real sleep: ``time.sleep(0)`` releases the GIL, but the same thread usually takes
-#: it back before a waiting one wakes; 0.2 ms is long enough for the waiter to win.
-PAUSE_SECONDS = 0.0002
 _EOF = b"# EOF\n"
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -44,18 +40,13 @@ _RENDERER = exposition.Renderer()
 _failed = False
 
 
-def pause() -> None:
-    """Let a thread waiting for the GIL run (see :data:`PAUSE_SECONDS`)."""
-    time.sleep(PAUSE_SECONDS)
-
-
 def render_page(
     registry: Any,
     encoder: Callable[..., bytes],
     names: list[str] | None = None,
     *,
     renderer: exposition.Renderer = _RENDERER,
-    pause: Callable[[], None] | None = pause,
+    pause: Callable[[], None] | None = gil.sleep,
 ) -> bytes:
     """The whole page in ``encoder``'s format (see the module docstring)."""
     return b"".join(page_chunks(registry, encoder, names, renderer=renderer, pause=pause))
@@ -67,17 +58,18 @@ def page_chunks(
     names: list[str] | None = None,
     *,
     renderer: exposition.Renderer = _RENDERER,
-    pause: Callable[[], None] | None = pause,
+    pause: Callable[[], None] | None = gil.sleep,
 ) -> list[bytes]:
-    """:func:`render_page` as the chunks it is made of (served without joining them)."""
+    """:func:`render_page` as the chunks it is made of (served without joining them).
+    ``pause``: how the scrape hands the GIL over (None: never, for tests)."""
     target = registry.restricted_registry(names) if names is not None else registry
-    with bridge.direct_collection() as parts:
-        rest = encoder(target)
-    if not parts:
-        return [rest]
-    if pause is not None:
-        pause()
-    ours = _ours(parts, encoder, names, renderer, pause)
+    with gil.sliced(pause):
+        with bridge.direct_collection() as parts:
+            rest = encoder(target)
+        if not parts:
+            return [rest]
+        gil.checkpoint()
+        ours = _ours(parts, encoder, names, renderer)
     if exposition.dialect_of(encoder).openmetrics and rest.endswith(_EOF):
         return [rest[: -len(_EOF)], *ours, _EOF]
     return [rest, *ours]
@@ -88,11 +80,10 @@ def _ours(
     encoder: Callable[..., bytes],
     names: list[str] | None,
     renderer: exposition.Renderer,
-    pause: Callable[[], None] | None,
 ) -> list[bytes]:
     global _failed
     try:
-        return [chunk for part in parts for chunk in _render(part, encoder, names, renderer, pause)]
+        return [chunk for part in parts for chunk in _render(part, encoder, names, renderer)]
     except Exception:
         if not _failed:
             _failed = True
@@ -105,7 +96,6 @@ def _render(
     encoder: Callable[..., bytes],
     names: list[str] | None,
     renderer: exposition.Renderer,
-    pause: Callable[[], None] | None,
 ) -> list[bytes]:
     if names is not None or not exposition.dialect_of(encoder).direct:
         families = bridge.stock_families(part)
@@ -116,10 +106,9 @@ def _render(
     source = part.producer.source or storage()
     renderer.reset_if((id(source), source.start_time_unix_nano))
     snapshot = source.collect(all_processes=part.all_processes)
-    if pause is not None:
-        pause()
+    gil.checkpoint()
     labels = bridge.reader_labels(part.reader, part.resource)
-    return renderer.render(snapshot, encoder, labels, skip=part.stock_names, pause=pause)
+    return renderer.render(snapshot, encoder, labels, skip=part.stock_names)
 
 
 def _gzip(chunks: list[bytes]) -> list[bytes]:

@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentstat._metrics.gil import checkpoint
+
 _logger = logging.getLogger("agentstat")
 
 #: Version of the files below; a file of another version is not read.
@@ -113,7 +115,9 @@ def merge(
             if tuple(ours) != tuple(theirs):
                 refused.add(name)
                 _warn_bounds(process, name, theirs, ours)
-        for key, data in part.histograms.items():
+        for n, (key, data) in enumerate(part.histograms.items()):
+            if n % 256 == 255:
+                checkpoint()  # a scrape hands the GIL over (agentstat._metrics.gil)
             if key[0] in refused:
                 continue
             mine = total.histograms.get(key)
