@@ -247,6 +247,18 @@ def _longest_gaps(scrape: Callable[[], Any] | None, scrapes: int) -> list[float]
     return gaps
 
 
+def _tracked_allocations(scrape: Callable[[], Any], scrapes: int = 5) -> float:
+    """About how many GC-tracked objects one scrape allocates (net of those it frees
+    before the next gen-0 collection): gen-0 collections times their threshold."""
+    import gc
+
+    gc.collect()
+    before = gc.get_stats()[0]["collections"]
+    for _ in range(scrapes):
+        scrape()
+    return (gc.get_stats()[0]["collections"] - before) * gc.get_threshold()[0] / scrapes
+
+
 def _stalls(
     mode: Mode, report: Report, series: int, ours: CollectorRegistry, stock: CollectorRegistry
 ) -> None:
@@ -274,6 +286,17 @@ def _stalls(
                 note=f"max {max(gaps):.2f} ms over {scrapes} scrapes",
             )
         )
+    for what, scrape in cases.items():
+        if scrape is not None:
+            report.add(
+                Row(
+                    SECTION,
+                    f"{series} series: GC-tracked allocations per scrape, {what}",
+                    _tracked_allocations(scrape),
+                    "objects",
+                    note="gen-0 collections × threshold: what brings gen-2 collections on",
+                )
+            )
     ours_ms = worst["agentstat endpoint page"]
     stock_ms = worst["stock PrometheusMetricReader"]
     report.target(

@@ -148,7 +148,7 @@ class Renderer:
         self._lock = threading.Lock()
         self._headers: dict[tuple[Any, ...], str] = {}
         self._templates: dict[tuple[Any, ...], str] = {}
-        self._series: dict[tuple[Any, ...], dict[Any, Any]] = {}
+        self._series: dict[str, tuple[tuple[Any, ...], dict[Any, Any]]] = {}
         self._cached = 0
         self._epoch: Any = None
 
@@ -167,13 +167,19 @@ class Renderer:
             header = self._headers[key] = encode([_family(spec, name)], encoder).decode()
         return header
 
-    def _cache(self, key: tuple[Any, ...]) -> dict[Any, Any]:
-        cache = self._series.get(key)
-        if cache is None or self._cached > MAX_CACHED_SERIES:
-            with self._lock:
-                if self._cached > MAX_CACHED_SERIES:
-                    self._series, self._cached = {}, 0
-                cache = self._series.setdefault(key, {})
+    def _cache(self, name: str, key: tuple[Any, ...]) -> dict[Any, Any]:
+        """The label strings of family ``name`` under ``key`` (its label names and fixed
+        labels); a family whose label names changed starts over."""
+        found = self._series.get(name)
+        if found is not None and found[0] == key and self._cached <= MAX_CACHED_SERIES:
+            return found[1]  # type: ignore[no-any-return]
+        with self._lock:
+            if self._cached > MAX_CACHED_SERIES:
+                self._series, self._cached = {}, 0
+            cache: dict[Any, Any] = {}
+            dropped = self._series.get(name)
+            self._cached -= len(dropped[1]) if dropped is not None else 0
+            self._series[name] = (key, cache)
         return cache
 
     def render(
@@ -240,7 +246,7 @@ class Renderer:
         slow = self._templates.get((name, les, False))
         if slow is None:
             slow = self._templates[(name, les, False)] = _bucket_template(name, les, False)
-        cache = self._cache((name, names, labels.fixed))
+        cache = self._cache(name, (names, labels.fixed))
         histograms = snapshot.histograms
         out.append(self._header(spec, name, encoder))
         append, tick = out.append, out.tick
@@ -277,7 +283,7 @@ class Renderer:
         name = _family(spec, labels.name(spec.name)).name
         gauge = suffix == ""
         _, names = self._label_keys(spec, keys, labels, pid=gauge)
-        cache = self._cache((name, names, labels.fixed))
+        cache = self._cache(name, (names, labels.fixed))
         out.append(self._header(spec, name, encoder))
         sample = f"{name}{suffix}{{"
         append, tick = out.append, out.tick
