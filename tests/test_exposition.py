@@ -281,3 +281,35 @@ def test_label_strings_are_cached_and_dropped_when_the_store_restarts() -> None:
     renderer.reset_if(("store", 1))
     assert renderer._cached == 0
     assert renderer.render(snapshot, generate_latest, labels) == first
+
+
+def test_multi_process_page_renders_directly_and_equals_the_stock_page(tmp_path: Any) -> None:
+    """The all-processes page (members' files merged with this process's store) goes
+    through the direct renderer and still equals the stock page, process_pid and all."""
+    import os
+
+    import agentstat
+    from agentstat._metrics import multiprocess
+    from agentstat._metrics.snapshot import write_file
+
+    agentstat.agent("serving")(int)()
+    member = _snapshot()
+    alive = os.getppid()  # a live pid that is not this process
+    write_file(str(tmp_path / f"p-{alive}-1.snap"), (alive, member.to_builtin()))
+    made = Endpoint()
+    try:
+        made.producer.source = multiprocess.MultiProcess(str(tmp_path), serving=True)
+        bridge.serve_all_processes(made.reader)
+        built: list[int] = []
+        original = made.producer.metrics
+        made.producer.metrics = lambda *a, **k: built.append(1) or original(*a, **k)  # type: ignore[method-assign]
+        for accept in ("", "application/openmetrics-text; version=1.0.0"):
+            encoder, _ = choose_encoder(accept)
+            direct = made.direct(encoder)
+            assert not built
+            assert direct == made.stock(encoder)
+            assert f'process_pid="{alive}"'.encode() in direct
+            assert b'gen_ai_agent_name="serving"' in direct
+            built.clear()
+    finally:
+        made.provider.shutdown()

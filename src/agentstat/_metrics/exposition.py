@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, zip_longest
 from typing import Any
 
 from opentelemetry.exporter.prometheus._mapping import (
@@ -203,18 +203,19 @@ class Renderer:
             self._numbers(spec, keys, snapshot.gauges, encoder, labels, out, "")
         return out.done()
 
-    def _label_keys(
+    def _label_names(
         self, spec: MetricSpec, keys: list[Any], labels: Labels, pid: bool
-    ) -> tuple[list[int], tuple[str, ...]]:
-        """Which attributes appear (a non-empty value in some series) and every label
-        name of the family, sorted as prometheus_client sorts them."""
-        columns = list(zip(*(key[1] for key in keys), strict=True)) if keys else []
-        present = [i for i, column in enumerate(columns) if any(column)]
-        names = {sanitize_attribute(spec.attributes[i]) for i in present}
+    ) -> tuple[str, ...]:
+        """Every label name of the family, sorted as prometheus_client sorts them: the
+        fixed ones and each attribute with a non-empty value in some series (the reader
+        fills "" for the others)."""
+        columns = zip_longest(*(key[1] for key in keys), fillvalue="")
+        present = [a for a, col in zip(spec.attributes, columns, strict=False) if any(col)]
+        names = {sanitize_attribute(attribute) for attribute in present}
         names.update(k for k, _ in labels.fixed)
         if pid and any(key[2] for key in keys):
             names.add(sanitize_attribute(semconv.PROCESS_PID))
-        return present, tuple(sorted(names))
+        return tuple(sorted(names))
 
     def _pairs(
         self, spec: MetricSpec, names: tuple[str, ...], labels: Labels, values: Any, process: str
@@ -239,7 +240,7 @@ class Renderer:
         name = _family(spec, labels.name(spec.name)).name
         bounds = snapshot.bounds.get(spec.name, spec.buckets or ())
         les = (*(f"{b}" for b in bounds), "+Inf")
-        _, names = self._label_keys(spec, keys, labels, pid=False)
+        names = self._label_names(spec, keys, labels, pid=False)
         fast = self._templates.get((name, les, True))
         if fast is None:
             fast = self._templates[(name, les, True)] = _bucket_template(name, les, True)
@@ -282,7 +283,7 @@ class Renderer:
     ) -> None:
         name = _family(spec, labels.name(spec.name)).name
         gauge = suffix == ""
-        _, names = self._label_keys(spec, keys, labels, pid=gauge)
+        names = self._label_names(spec, keys, labels, pid=gauge)
         cache = self._cache(name, (names, labels.fixed))
         out.append(self._header(spec, name, encoder))
         sample = f"{name}{suffix}{{"
