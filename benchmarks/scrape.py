@@ -261,9 +261,11 @@ def _longest_gaps(scrape: Callable[[], Any] | None, scrapes: int) -> list[tuple[
     return gaps
 
 
-def wsgi_scrape(app: Callable[..., Any], accept: str) -> Callable[[], int]:
+def wsgi_scrape(app: Callable[..., Any], accept: str, encoding: str = "") -> Callable[[], int]:
     """One GET of ``app`` as the HTTP server makes it, minus the socket: bytes served."""
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "HTTP_ACCEPT": accept}
+    if encoding:
+        environ["HTTP_ACCEPT_ENCODING"] = encoding
 
     def scrape() -> int:
         return sum(map(len, app(dict(environ), lambda status, headers: None)))
@@ -321,6 +323,7 @@ def _stalls(
         idle: None,
         "stock PrometheusMetricReader": wsgi_scrape(make_wsgi_app(stock), accept),
         "agentstat endpoint page": wsgi_scrape(_page.make_wsgi_app(ours), accept),
+        "agentstat endpoint page, gzip": wsgi_scrape(_page.make_wsgi_app(ours), accept, "gzip"),
     }
     worst: dict[str, tuple[float, float]] = {}
     for what, scrape in cases.items():

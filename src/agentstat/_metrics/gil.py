@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 #: Work between two pauses: well under the 5 ms switch interval.
-SLICE_SECONDS = 0.001
+SLICE_SECONDS = 0.0005
 #: A real sleep: ``time.sleep(0)`` releases the GIL, but the same thread usually takes
 #: it back before a waiting one wakes; 0.2 ms is long enough for the waiter to win.
 PAUSE_SECONDS = 0.0002
