@@ -98,7 +98,7 @@ def test_served_agentstat_lines_equal_the_stock_reader_lines(server: MetricsServ
     stock = generate_latest(server.reader._registry).decode()  # the bridge's path
 
     def ours(page: str) -> list[str]:
-        return [line for line in page.splitlines() if "gen_ai_" in line]
+        return [line for line in page.splitlines() if line.startswith(AGENT.prometheus_name)]
 
     assert ours(text) and ours(text) == ours(stock)
 

@@ -32,6 +32,7 @@ LOOKUPS = semconv.CACHE_LOOKUPS
 SIZE = semconv.CACHE_SIZE
 HEALTHY = semconv.INSTANCE_HEALTHY
 INVOKE = semconv.OPERATION_INVOKE_AGENT
+NAME = AGENT.label(semconv.GEN_AI_AGENT_NAME)
 
 ODD_NAMES = ('say "hi"', "back\\slash", "two\nlines", "ünïcødé ✓", "100%", "{braces}", "")
 
@@ -151,21 +152,21 @@ def test_direct_page_parses_to_the_stock_families_with_odd_label_values(
     stock, direct = endpoint.stock(generate_latest), endpoint.direct(generate_latest)
     assert _families(direct) == _families(stock)
     names = {
-        s.labels.get("gen_ai_agent_name")
+        s.labels.get(NAME)
         for name, _, _, samples in _families(direct)
         for s in samples
-        if name == "gen_ai_invoke_agent_duration_seconds"
+        if name == AGENT.prometheus_name
     }
     assert set(ODD_NAMES) - {""} <= names
     text = direct.decode()
-    assert 'gen_ai_agent_name="say \\"hi\\""' in text
-    assert 'gen_ai_agent_name="back\\\\slash"' in text
-    assert 'gen_ai_agent_name="two\\nlines"' in text
+    assert f'{NAME}="say \\"hi\\""' in text
+    assert f'{NAME}="back\\\\slash"' in text
+    assert f'{NAME}="two\\nlines"' in text
     assert 'le="+Inf"' in text and 'le="0.005"' in text and 'le="1.0"' in text
     assert 'error_type=""' in text and 'error_type="TimeoutError"' in text
     assert 'otel_scope_name="agentstat"' in text and "otel_scope_version=" in text
     assert text.count("target_info{") == 1 and "service_instance_id=" in text
-    assert 'process_pid="4242"' in text and "agentstat_cache_lookups_total{" in text
+    assert 'process_pid="4242"' in text and f"{LOOKUPS.prometheus_name}{{" in text
     assert "checkout_duration_milliseconds_bucket{" in text and "orders_total" in text
 
 
@@ -173,9 +174,9 @@ def test_direct_page_parses_to_the_stock_families_with_odd_label_values(
 @pytest.mark.parametrize(
     "names",
     [
-        ["gen_ai_invoke_agent_duration_seconds_count"],
-        ["gen_ai_invoke_agent_duration_seconds_bucket", "agentstat_cache_size", "target_info"],
-        ["agentstat_cache_lookups_total", "orders_total"],
+        [AGENT.count],
+        [AGENT.bucket, SIZE.prometheus_name, "target_info"],
+        [LOOKUPS.prometheus_name, "orders_total"],
         ["nothing_by_that_name"],
     ],
 )
@@ -185,7 +186,7 @@ def test_name_filter_keeps_the_stock_samples(
     encoder, _ = choose_encoder(accept)
     direct = endpoint.direct(encoder, names)
     assert direct == endpoint.stock(encoder, names)
-    assert (b"_bucket{" in direct) is ("gen_ai_invoke_agent_duration_seconds_bucket" in names)
+    assert (b"_bucket{" in direct) is (AGENT.bucket in names)
 
 
 def test_endpoint_page_leaves_other_readers_and_other_scrapes_unchanged(
@@ -217,7 +218,7 @@ def test_a_user_instrument_sharing_a_name_stays_one_family() -> None:
             encoder, _ = choose_encoder(accept)
             direct = made.direct(encoder)
             assert direct == made.stock(encoder)
-            assert direct.count(b"# TYPE gen_ai_invoke_agent_duration_seconds histogram") == 1
+            assert direct.count(f"# TYPE {AGENT.prometheus_name} histogram".encode()) == 1
     finally:
         made.provider.shutdown()
 
@@ -263,7 +264,7 @@ def test_reader_options_are_honoured() -> None:
             encoder, _ = choose_encoder(accept)
             direct = made.direct(encoder)
             assert direct == made.stock(encoder)
-            assert b"acme_gen_ai_invoke_agent_duration_seconds_bucket{" in direct
+            assert f"acme_{AGENT.bucket}{{".encode() in direct
             assert b"otel_scope_name" not in direct and b'service_name="shop"' in direct
     finally:
         made.provider.shutdown()
@@ -309,7 +310,7 @@ def test_multi_process_page_renders_directly_and_equals_the_stock_page(tmp_path:
             assert not built
             assert direct == made.stock(encoder)
             assert f'process_pid="{alive}"'.encode() in direct
-            assert b'gen_ai_agent_name="serving"' in direct
+            assert f'{NAME}="serving"'.encode() in direct
             built.clear()
     finally:
         made.provider.shutdown()

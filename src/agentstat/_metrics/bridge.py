@@ -13,8 +13,7 @@ Private SDK attributes are read here and nowhere else, each guarded:
 - ``MeterProvider._sdk_config.resource``: the resource, read at every collection (not
   once), so a resource a forked child gets is the one it exports under;
 - ``TracerProvider._active_span_processor._span_processors``: whether spans would go
-  anywhere (:func:`tracing_configured`).
-
+  anywhere (:func:`tracing_configured`);
 - ``PrometheusMetricReader._collector`` (its ``_build_scope_attrs``,
   ``_build_resource_attrs``, ``_check_value``, ``_resolve_metric_name`` and
   ``_translate_to_prometheus``): the labels and names agentstat's own endpoint renders
