@@ -46,6 +46,7 @@ ACCEPT_HEADERS = (
     "application/openmetrics-text; version=1.0.0; escaping=allow-utf-8",
     "application/openmetrics-text; version=1.0.0; escaping=dots",
     "application/openmetrics-text; version=1.0.0; escaping=values",
+    "application/openmetrics-text; version=2.0.0; escaping=underscores",
     # What Prometheus 3 sends.
     "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
     "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;"

@@ -54,9 +54,9 @@ from agentstat.semconv import Instrument, MetricSpec
 #: Series per encoded chunk and between two checkpoints (a chunk of ~64 KiB: large
 #: joins of fresh memory cost page faults, a whole page ~1 ms each for join and encode).
 _CHUNK = 16
-#: Cached label strings past which the cache starts over (the series caps bound it far
-#: below this in practice; this only guards a process whose label values churn).
-MAX_CACHED_SERIES = 200_000
+#: Cached label strings (~0.5 KB a histogram series) past which the cache starts over:
+#: the series caps keep it far below this; it only guards against churning label values.
+MAX_CACHED_SERIES = 50_000
 _INT_FAST = 1_000_000  # below this, floatToGoString(n) of an int n is f"{n}.0"
 
 _SPECS = {spec.name: spec for spec in semconv.ALL_METRICS}
