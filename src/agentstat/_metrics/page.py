@@ -12,7 +12,7 @@ so that readers agentstat serves leave its metrics out; then it appends agentsta
 families (:mod:`agentstat._metrics.exposition`), before OpenMetrics' final ``# EOF``.
 
 The whole scrape runs :func:`agentstat._metrics.gil.sliced`: the snapshot, the
-multi-process merge and the render hand the GIL over about every millisecond, so an app
+multi-process merge and the render hand the GIL over every half millisecond, so an app
 thread never waits for CPython's 5 ms switch interval. A failure in agentstat's part is
 logged once and the rest of the page is still served.
 """
