@@ -281,6 +281,8 @@ def _fmt(value: float | None, unit: str) -> str:
         return f"{value:.4f} s"
     if unit == "%":
         return f"{value:.3f} %"
+    if unit == "objects":
+        return f"{value:,.0f} objects"
     return f"{value:,.4g} {unit}"
 
 

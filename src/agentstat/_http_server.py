@@ -4,8 +4,8 @@ Why not prometheus_client's ``start_http_server``: its listen backlog is 5 (50
 concurrent scrapers overflowed it and 4 % of scrapes timed out), it never times out a
 connection (300 idle connections held 300 threads), it performs the TLS handshake in
 the accept loop (one client that never finishes its handshake stalls every scrape), and
-it has no authentication. This server keeps prometheus_client's WSGI app and fixes the
-transport:
+it has no authentication. This server serves a WSGI app that answers as
+prometheus_client's does (:mod:`agentstat._metrics.page`) and fixes the transport:
 
 - a listen backlog of :data:`BACKLOG` (128);
 - every connection is handled on its own thread, with the TLS handshake done there;

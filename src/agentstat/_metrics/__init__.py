@@ -8,7 +8,10 @@
 - :mod:`.counts`: integer counts kept by caches, balancers and retries;
 - :mod:`.snapshot`: plain values of both, as written to files and merged;
 - :mod:`.producer`: both as OpenTelemetry metrics; :mod:`.bridge`: hands them to
-  OpenTelemetry readers (every private SDK access).
+  OpenTelemetry readers (every private SDK access);
+- :mod:`.exposition`: a snapshot as Prometheus text, straight (what agentstat's own
+  endpoints serve, through :mod:`.page`, the endpoint's WSGI app), in GIL slices
+  (:mod:`.gil`) so a scrape does not stall the app.
 
 Nothing here imports the instrumentation or the runtime primitives: they record into
 this package, exporters read from it.

@@ -42,6 +42,7 @@ import threading
 import time
 
 from agentstat._metrics import member, store
+from agentstat._metrics.gil import checkpoint
 from agentstat._metrics.snapshot import Snapshot, merge, read_file, write_file
 from agentstat.environment_variables import AGENTSTAT_MULTIPROCESS_DIR
 
@@ -161,6 +162,7 @@ class MultiProcess:
         for name in names:
             if not name.endswith(".snap") or name == _RETIRED or name in folded:
                 continue
+            checkpoint()  # a scrape hands the GIL over (agentstat._metrics.gil)
             part = read_file(os.path.join(self.directory, name))
             try:
                 pid, snapshot = int(part[0]), Snapshot.from_builtin(part[1])  # type: ignore[index]

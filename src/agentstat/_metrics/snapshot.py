@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentstat._metrics.gil import checkpoint
+
 _logger = logging.getLogger("agentstat")
 
 #: Version of the files below; a file of another version is not read.
@@ -87,11 +89,13 @@ class Snapshot:
     @classmethod
     def from_builtin(cls, data: tuple) -> Snapshot:
         bounds, histograms, counters, gauges = data
+        built = {}
+        for n, (k, v) in enumerate(histograms.items()):
+            built[k] = HistogramData(list(v[0]), v[1], v[2], v[3])
+            if n % 128 == 127:
+                checkpoint()  # a scrape hands the GIL over (agentstat._metrics.gil)
         return cls(
-            {name: tuple(b) for name, b in bounds.items()},
-            {k: HistogramData(list(v[0]), v[1], v[2], v[3]) for k, v in histograms.items()},
-            dict(counters),
-            dict(gauges),
+            {name: tuple(b) for name, b in bounds.items()}, built, dict(counters), dict(gauges)
         )
 
 
@@ -113,7 +117,9 @@ def merge(
             if tuple(ours) != tuple(theirs):
                 refused.add(name)
                 _warn_bounds(process, name, theirs, ours)
-        for key, data in part.histograms.items():
+        for n, (key, data) in enumerate(part.histograms.items()):
+            if n % 128 == 127:
+                checkpoint()  # a scrape hands the GIL over (agentstat._metrics.gil)
             if key[0] in refused:
                 continue
             mine = total.histograms.get(key)

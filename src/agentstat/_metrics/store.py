@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from agentstat._metrics import counts
+from agentstat._metrics.gil import checkpoint
 from agentstat._metrics.histograms import HistogramFamily
 from agentstat._metrics.snapshot import HistogramData, Snapshot
 from agentstat.semconv import DURATION_BUCKETS, MetricSpec
@@ -75,11 +76,13 @@ class Store:
         for family in self.families():
             name = family.spec.name
             into.bounds[name] = tuple(family.spec.buckets or ())
-            for values, series in family.items():
+            for n, (values, series) in enumerate(family.items()):
                 snap = series.snapshot()
                 into.histograms[(name, values)] = HistogramData(
                     snap.bucket_counts, snap.sum, snap.min, snap.max
                 )
+                if n % 64 == 63:
+                    checkpoint()  # a scrape hands the GIL over (agentstat._metrics.gil)
 
     def after_fork_in_child(self) -> None:
         """Empty every family and renew every lock (see the module docstring)."""
