@@ -117,9 +117,15 @@ def _driven(make: Callable[[], Any]) -> Runner:
     return timed
 
 
+async def _one_layer(n: int) -> int:
+    """The least any wrapper that sees a coroutine finish can be: one ``async def``
+    frame awaiting it, recording nothing (the floor of the suspension cost)."""
+    return await _timed.bare_awaits(n)
+
+
 def _awaits(mode: Mode, report: Report) -> None:
     decorated = agent("bench-awaits")(_timed.bare_awaits)
-    added = {}
+    added, floor = {}, {}
     for awaits in (0, _timed.AWAITS):
         bare = f"async, {awaits} suspensions inside: bare call"
         rows = measure(
@@ -131,19 +137,27 @@ def _awaits(mode: Mode, report: Report) -> None:
                     _driven(lambda a=awaits: decorated(a)),
                     bare,
                 ),
+                Case(
+                    f"async, {awaits} suspensions inside: one bare async def layer (floor)",
+                    _driven(lambda a=awaits: _one_layer(a)),
+                    bare,
+                ),
             ],
             mode,
             report,
         )
         added[awaits] = rows[1].value - rows[0].value
+        floor[awaits] = rows[2].value - rows[0].value
     extra = added[_timed.AWAITS] - added[0]
+    floor_extra = floor[_timed.AWAITS] - floor[0]
     report.add(
         Row(
             SECTION,
             f"async @agent: added by {_timed.AWAITS} suspensions inside the call",
             extra,
             "ns/op",
-            note=f"{extra / _timed.AWAITS:,.1f} ns per suspension (one coroutine frame)",
+            note=f"{extra / _timed.AWAITS:,.1f} ns per suspension (one coroutine frame); "
+            f"one bare async def layer: {floor_extra:,.0f} ns",
         )
     )
     report.target(
@@ -152,7 +166,8 @@ def _awaits(mode: Mode, report: Report) -> None:
         f"+{extra:,.0f} ns",
         f"≤ +{AWAITS_LIMIT_NS:,.0f} ns",
         extra <= AWAITS_LIMIT_NS,
-        f"added {added[_timed.AWAITS]:,.0f} ns with {_timed.AWAITS}, {added[0]:,.0f} ns with 0",
+        f"added {added[_timed.AWAITS]:,.0f} ns with {_timed.AWAITS}, {added[0]:,.0f} ns with "
+        f"0; the floor (one bare async def layer) adds +{floor_extra:,.0f} ns",
     )
 
 

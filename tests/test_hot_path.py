@@ -287,3 +287,139 @@ def test_a_decorated_agent_recursing_deeply_does_not_hit_the_recursion_limit_ear
 
     limit = sys.getrecursionlimit()
     assert down(int(limit * 0.45)) == int(limit * 0.45)
+
+
+def test_the_series_cap_holds_for_wrapped_functions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each wrapped name reserves its success series when it is wrapped, so ten agents
+    under a cap of 3 export 3 names and ``_OTHER``, however they are called."""
+    monkeypatch.setenv("AGENTSTAT_MAX_SERIES", "3")
+    agentstat.testing.reset()
+    agents = [agentstat.agent(f"capped-{i}")(lambda: None) for i in range(10)]
+    for run in agents:
+        run()
+    names = {values[1] for values in agentstat.testing.series(AGENT)}
+    assert names == {"capped-0", "capped-1", "capped-2", semconv.OTHER}
+    assert agentstat.testing.calls("agent", semconv.OTHER) == 7
+
+
+def test_a_reset_keeps_only_the_series_live_wrappers_hold() -> None:
+    """After a reset the success series of a wrapper that is gone is gone too (a long
+    test suite does not pile them up); a live wrapper's stays, zeroed and hidden."""
+    family = STORE.histogram(AGENT)
+
+    @agentstat.agent("kept")
+    def kept() -> None:
+        return None
+
+    def make_and_drop() -> None:
+        agentstat.agent("dropped")(lambda: None)()
+
+    make_and_drop()
+    kept()
+    agentstat.testing.reset()
+    names = {values[1] for values, _ in family._series.items()}
+    assert "kept" in names and "dropped" not in names
+    assert agentstat.testing.series(AGENT) == {}
+
+
+def test_a_stream_function_is_a_function_to_introspection_and_weak_references() -> None:
+    """A decorated (async) generator function stays one for inspect, on a class too,
+    binds its arguments at the call, and can be weakly referenced (signal receivers)."""
+    import weakref
+
+    @agentstat.agent("streamer")
+    def stream(n: int) -> Iterator[int]:
+        yield from range(n)
+
+    class Holder:
+        @agentstat.tool("astreamer")
+        async def chunks(self, n: int):  # type: ignore[no-untyped-def]
+            for i in range(n):
+                yield i
+
+    assert isinstance(stream, FunctionType) and inspect.isgeneratorfunction(stream)
+    assert inspect.isasyncgenfunction(Holder.chunks)
+    assert inspect.isasyncgenfunction(Holder().chunks)
+    assert list(inspect.signature(Holder().chunks).parameters) == ["n"]
+    with pytest.raises(TypeError):
+        stream()  # a bad call raises at the call, as the bare function would
+    assert weakref.ref(stream)() is stream
+    assert weakref.WeakMethod(Holder().chunks)() is None  # the bound method is gone
+
+    async def consume() -> list[int]:
+        return [i async for i in Holder().chunks(3)]
+
+    assert list(stream(2)) == [0, 1] and asyncio.run(consume()) == [0, 1, 2]
+    assert agentstat.testing.calls("agent", "streamer") == 1
+    assert agentstat.testing.calls("tool", "astreamer") == 1
+
+
+def test_a_decorated_object_with_async_call_is_still_a_coroutine_function() -> None:
+    """What frameworks check to decide to await (``iscoroutinefunction``) holds for a
+    decorated object whose ``__call__`` is ``async def``, as for the bare one."""
+
+    class Invoker:
+        async def __call__(self, x: int) -> int:
+            return x
+
+    decorated = agentstat.tool("invoker")(Invoker())
+    assert inspect.iscoroutinefunction(decorated)
+    assert asyncio.run(decorated(2)) == 2
+    assert agentstat.testing.calls("tool", "invoker") == 1
+
+
+def test_a_module_function_by_path_keeps_its_module_globals(app, meter_provider) -> None:
+    """The closure resolves names in the function's own module, so what reads
+    ``__globals__`` for string annotations (FastAPI, pydantic) finds them."""
+    module = importlib.import_module(app)
+    AgentstatInstrumentor().instrument(meter_provider=meter_provider, agents=[f"{app}:plan"])
+    try:
+        assert module.plan.__globals__ is module.__dict__
+        assert module.plan("y") == "plan:y"
+    finally:
+        AgentstatInstrumentor().uninstrument()
+
+
+def test_a_re_exported_function_named_twice_by_path_is_not_blamed_on_a_decorator(
+    app, meter_provider, tmp_path, caplog
+) -> None:
+    """A second module re-exporting a path-wrapped function and named too adds nothing
+    and logs no error (it was never decorated)."""
+    other = f"{app}_reexport"
+    (tmp_path / f"{other}.py").write_text(f"from {app} import plan\n")
+    try:
+        with caplog.at_level("DEBUG", logger="agentstat"):
+            AgentstatInstrumentor().instrument(
+                meter_provider=meter_provider,
+                agents=[f"{app}:plan=alpha", f"{other}:plan=beta"],
+                strict=True,
+            )
+            module = importlib.import_module(other)
+        assert module.plan("z") == "plan:z"
+        assert not [r for r in caplog.records if r.levelname == "ERROR"]
+        assert agentstat.testing.calls("agent", "alpha") == 1
+    finally:
+        AgentstatInstrumentor().uninstrument()
+        sys.modules.pop(other, None)
+
+
+class _Unhashable(type):
+    def __eq__(cls, other: object) -> bool:
+        return cls is other
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_a_result_whose_type_cannot_be_hashed_comes_back_and_is_recorded() -> None:
+    """A result whose class has a metaclass with ``__eq__`` and no ``__hash__`` is
+    returned as it is, never a TypeError from agentstat."""
+
+    class Odd(metaclass=_Unhashable):
+        pass
+
+    @agentstat.agent("odd")
+    def make() -> Odd:
+        return Odd()
+
+    assert isinstance(make(), Odd)
+    assert agentstat.testing.calls("agent", "odd") == 1

@@ -64,11 +64,12 @@ def reset() -> None:
 
     Decorated functions, caches and balancers keep working and record afresh.
     """
-    from agentstat.instrumentation import AgentstatInstrumentor, _wrappers
+    from agentstat.instrumentation import AgentstatInstrumentor, _wrappers, recording
 
     instrumentor = AgentstatInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.uninstrument()
+    recording.forget_recorders()  # first: the series only they held go with the store
     STORE.reset()
     CAPS.reset()
     _wrappers.set_tracer(None)

@@ -13,10 +13,12 @@ bytecode with no call and no backward jump between its reads and writes
 (``counts[i] += 1``, ``sum += v``, the min/max tests), and CPython switches threads
 only at those points, so no update is lost or torn; a snapshot reads a series the same
 way. A per-series lock cost 1.1–4.8× per call with 8 threads (context switches); this
-costs nothing. Where there is no GIL (a free-threaded build running with the GIL off)
-every series gets a lock and every observation and snapshot takes it
-(:data:`FREE_THREADED`, decided once at import; tests force it with
-:func:`use_locks`).
+costs nothing. On a free-threaded build, or an interpreter other than CPython, every
+series gets a lock and every observation and snapshot takes it (:data:`FREE_THREADED`,
+decided once at import; tests force it with :func:`use_locks`). Under a line tracer
+(``sys.settrace``, coverage) a callback can run between a min/max test and its store,
+so min and max (exported over OTLP only) may miss a value then; counts and sums are one
+line each and stay exact.
 
 The number of series per metric is bounded here; the values of each attribute are
 bounded before they get here, by :mod:`agentstat._metrics.caps`.
@@ -26,7 +28,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import sysconfig
 import threading
+import weakref
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,9 +42,19 @@ from agentstat.semconv import ERROR_TYPE, GEN_AI_OPERATION_NAME, OTHER, Instrume
 
 _logger = logging.getLogger("agentstat")
 
-#: True where threads run in parallel (free-threaded CPython with the GIL off): series
-#: created then are locked. ``sys._is_gil_enabled`` exists from 3.13 on.
-FREE_THREADED: bool = not getattr(sys, "_is_gil_enabled", lambda: True)()
+
+def _needs_locks() -> bool:
+    """Whether the lock-free reasoning above may not hold: not CPython (PyPy and others
+    switch threads elsewhere), or a free-threaded build (even while its GIL is on: an
+    extension module can turn it on for a while)."""
+    if sys.implementation.name != "cpython":
+        return True
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+#: True where series must be locked (see :func:`_needs_locks`); series take it when
+#: they are created.
+FREE_THREADED: bool = _needs_locks()
 _new_lock: Callable[[], Any] = threading.Lock
 
 
@@ -60,7 +74,7 @@ class HistogramSeries:
     is the same list object for the series' whole life (wrappers hold it).
     """
 
-    __slots__ = ("attributes", "bounds", "counts", "lock", "max", "min", "pinned", "sum")
+    __slots__ = ("_holders", "attributes", "bounds", "counts", "lock", "max", "min", "sum")
 
     def __init__(self, bounds: tuple[float, ...], attributes: dict[str, str]) -> None:
         self.bounds = bounds
@@ -70,12 +84,22 @@ class HistogramSeries:
         self.max = float("-inf")
         self.lock = _new_lock() if FREE_THREADED else None
         self.attributes = attributes
-        #: held by a wrapper from before its first call (:meth:`HistogramFamily.bound`)
-        self.pinned = False
+        #: weak references to the wrappers' recorders holding it (see ``bound``)
+        self._holders: list[weakref.ref[Any]] | None = None
+
+    def pin(self, holder: object) -> None:
+        if self._holders is None:
+            self._holders = []
+        self._holders = [ref for ref in self._holders if ref() is not None]
+        self._holders.append(weakref.ref(holder))
+
+    def held(self) -> bool:
+        """Whether a live wrapper holds it."""
+        return self._holders is not None and any(ref() is not None for ref in self._holders)
 
     def exported(self) -> bool:
         """False for a pinned series with no observation yet: decorating is not calling."""
-        return not self.pinned or any(self.counts)
+        return self._holders is None or any(self.counts)
 
     def observe(self, value: float) -> None:
         # Buckets are upper-inclusive, as in OTel and Prometheus: 1.0 counts in le="1.0".
@@ -140,6 +164,8 @@ class HistogramFamily:
     it, with a new error type recorded as ``_OTHER``; a new name becomes ``_OTHER``.
     ``gen_ai.operation.name``, success (no ``error.type``) and ``cancelled`` are never
     changed, so the few series they add past the limit are bounded by the name caps.
+    A series a wrapper binds (:meth:`bound`) counts from the moment it is bound: a
+    wrapped function reserves its success series.
     """
 
     def __init__(self, spec: MetricSpec, max_series: int | None = None) -> None:
@@ -157,6 +183,10 @@ class HistogramFamily:
         }
         #: every attribute set but its error type: the names that already have series
         self._prefixes: set[tuple[str, ...]] = set()
+        #: pinned series kept across :meth:`clear` (tests): not counted while empty
+        self._dormant: set[HistogramSeries] = set()
+        #: the limit at which the family was last found full (a full family stays full)
+        self._full_at: int | None = None
         self._warned = False
         #: ``lookup(values)``: the series if it exists, else None. A bound ``dict.get``
         #: (one C call) for hot paths; fall back to :meth:`series` on None.
@@ -168,14 +198,12 @@ class HistogramFamily:
             return found
         return self._create(values)
 
-    def bound(self, values: tuple[str, ...]) -> HistogramSeries:
-        """The series for ``values``, for a wrapper to keep and update inline: *pinned*,
-        so it is left out of collections until it has an observation (decorating is not
-        calling) and survives :meth:`clear` zeroed (what the wrapper holds is always the
-        series that is exported)."""
-        found = self.series(values)
-        found.pinned = True
-        return found
+    def bound(self, values: tuple[str, ...], holder: object) -> HistogramSeries:
+        """The series for ``values``, for ``holder`` (a wrapper's recorder) to keep and
+        update inline: *pinned*, so it is left out of collections until it has an
+        observation (decorating is not calling) and, while ``holder`` lives, survives
+        :meth:`clear` zeroed (what the wrapper holds is always the series exported)."""
+        return self._create(values, holder)
 
     def _prefix(self, values: tuple[str, ...]) -> tuple[str, ...]:
         index = self._error_index
@@ -197,7 +225,7 @@ class HistogramFamily:
             folded = (*folded[:index], OTHER, *folded[index + 1 :])
         return folded
 
-    def _create(self, values: tuple[str, ...]) -> HistogramSeries:
+    def _create(self, values: tuple[str, ...], holder: object = None) -> HistogramSeries:
         if len(values) != len(self.spec.attributes):
             raise ValueError(
                 f"{self.spec.name} takes {len(self.spec.attributes)} attribute values "
@@ -206,10 +234,7 @@ class HistogramFamily:
         limit = self.max_series if self.max_series is not None else CAPS.limit("series")
         with self._lock:
             found = self._series.get(values)
-            if found is not None:
-                return found
-            # Pinned series count once they have an observation (decorating is not calling).
-            if len(self._series) >= limit and self._exported() >= limit:
+            if found is None and self._is_full(limit):
                 if not self._warned:
                     self._warned = True
                     _logger.warning(
@@ -223,27 +248,41 @@ class HistogramFamily:
                     )
                 values = self._fold(values)
                 found = self._series.get(values)
-                if found is not None:
-                    return found
-            attributes = {k: v for k, v in zip(self.spec.attributes, values, strict=True) if v}
-            created = HistogramSeries(self.spec.buckets or (), attributes)
-            self._series[values] = created
-            self._prefixes.add(self._prefix(values))
-            return created
+            if found is None:
+                attributes = {k: v for k, v in zip(self.spec.attributes, values, strict=True) if v}
+                found = HistogramSeries(self.spec.buckets or (), attributes)
+                self._series[values] = found
+                self._prefixes.add(self._prefix(values))
+            if holder is not None:  # under the lock: a clear() cannot slip in between
+                found.pin(holder)
+                self._dormant.discard(found)
+            return found
 
-    def _exported(self) -> int:
-        return sum(1 for series in list(self._series.values()) if series.exported())
+    def _is_full(self, limit: int) -> bool:
+        """Whether the family holds ``limit`` counted series (dormant empty ones aside)."""
+        if self._full_at == limit:
+            return True
+        if len(self._series) < limit:
+            return False
+        idle = sum(1 for series in self._dormant if not any(series.counts))
+        if len(self._series) - idle < limit:
+            return False
+        self._full_at = limit
+        return True
 
     def clear(self) -> None:
-        """Forget every series but the pinned ones (see :meth:`bound`), which are zeroed."""
+        """Forget every series but those pinned by a live holder (see :meth:`bound`),
+        which are zeroed and kept *dormant*: not counted toward the limit until used."""
         with self._lock:
-            pinned = {k: s for k, s in self._series.items() if s.pinned}
+            kept = {k: s for k, s in self._series.items() if s.held()}
             self._series.clear()  # in place: ``lookup`` stays bound to this dict
             self._prefixes.clear()
-            for values, series in pinned.items():
+            for values, series in kept.items():
                 series._zero()
                 self._series[values] = series
                 self._prefixes.add(self._prefix(values))
+            self._dormant = set(kept.values())
+            self._full_at = None
             self._warned = False
 
     def after_fork_in_child(self) -> None:

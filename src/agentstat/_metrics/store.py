@@ -72,7 +72,8 @@ class Store:
         """Add every histogram series and its family's bounds to ``into``.
 
         A series that exists is exported from 0 (a pool's wait histogram is created with
-        the pool): "0 waits", not "No data", before the first one."""
+        the pool): "0 waits", not "No data", before the first one. The exception is the
+        success series a wrapper binds when it is made: decorating is not calling."""
         for family in self.families():
             name = family.spec.name
             into.bounds[name] = tuple(family.spec.buckets or ())

@@ -2,7 +2,8 @@
 
 - :class:`AgentstatFunctionWrapper` (wrapt): methods, static/class methods and callable
   objects named by dotted path, where wrapt's descriptor binding hands the wrapper the
-  instance (``=@attribute`` names, integrations keyed by object).
+  instance (``=@attribute`` names, integrations keyed by object); and a decorated
+  callable object that returns a stream.
 - :class:`StreamFunction`: a generator or async generator function (decorated, or a
   module function by dotted path). It must stay a generator function to
   ``inspect.isgeneratorfunction``/``isasyncgenfunction`` (frameworks decide to stream
@@ -10,8 +11,9 @@
   chunk), which no closure can do; a wrapt proxy does both but costs ~0.5 µs a call, so
   this is the few lines of it that a function needs (~0.1 µs).
 
-All of them pickle by reference and copy as themselves, as functions do, and
-:func:`is_wrapped` recognises them (and agentstat's closures, by :data:`MARKER`).
+Both pickle as what they wrap does (a function by reference, a callable object by
+value, bare) and copy as themselves; :func:`is_wrapped` recognises them and
+agentstat's closures (by :data:`MARKER` or :data:`PATH_MARKER`).
 """
 
 from __future__ import annotations
@@ -65,8 +67,10 @@ class AgentstatFunctionWrapper(wrapt.FunctionWrapper):
         return self
 
 
-#: Set on agentstat's own closures, for the same purpose.
+#: Set on agentstat's own closures and stream functions, for the same purpose: by a
+#: decorator (MARKER) or by a dotted path (PATH_MARKER); the value is the recorder.
 MARKER = "__agentstat_recorder__"
+PATH_MARKER = "__agentstat_path_recorder__"
 
 
 def is_wrapped(value: Any) -> bool:
@@ -74,7 +78,8 @@ def is_wrapped(value: Any) -> bool:
     if issubclass(type(value), AgentstatFunctionWrapper | StreamFunction):
         return True
     try:
-        return isinstance(value, FunctionType) and MARKER in value.__dict__
+        marks = value.__dict__ if isinstance(value, FunctionType) else {}
+        return MARKER in marks or PATH_MARKER in marks
     except Exception:
         return False
 
@@ -83,13 +88,15 @@ class StreamFunction:
     """A generator or async generator function whose streams are timed.
 
     Calling it calls the function (the arguments bind now) and hands the stream to
-    ``start``, which returns the stream to give the caller. To everything else it is
-    the function: ``isinstance(f, FunctionType)``, ``__code__`` and every other
-    attribute come from the function; ``__wrapped__``, name, docstring and signature are
-    copied as ``functools.wraps`` does; it binds to an instance as a method.
+    ``start``, which returns the stream to give the caller. To introspection it is the
+    function: ``isinstance(f, FunctionType)`` holds and ``__code__``, ``__defaults__``
+    and every attribute it does not have come from the function; ``__wrapped__``, name,
+    docstring and annotations are copied as ``functools.wraps`` does (so attributes set
+    on it afterwards stay on it, as on a decorated function); it binds to an instance as
+    a method and can be weakly referenced.
     """
 
-    __slots__ = ("__dict__", "__wrapped__", "_start")
+    __slots__ = ("__dict__", "__weakref__", "__wrapped__", "_start")
 
     def __init__(self, func: FunctionType, start: Callable[[Any], Any]) -> None:
         functools.update_wrapper(self, func)  # sets __wrapped__
@@ -100,6 +107,8 @@ class StreamFunction:
         return FunctionType
 
     def __getattr__(self, name: str) -> Any:
+        if name == "__wrapped__":  # not set yet (made without __init__): no recursion
+            raise AttributeError(name)
         return getattr(self.__wrapped__, name)
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:

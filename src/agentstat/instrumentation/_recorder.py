@@ -77,8 +77,9 @@ class Recorder:
     ``gen_ai.agent.name`` and ``gen_ai.tool.type``; each is capped like names.
     """
 
-    __slots__ = ("_errors", "_extra", "_family", "_lookup", "_ok_key", "kind", "metric_name",
-                 "name", "names_cap", "ok", "span_attributes", "span_name", "ttfc")  # fmt: skip
+    __slots__ = ("__weakref__", "_errors", "_extra", "_family", "_lookup", "_ok_key", "kind",
+                 "metric_name", "name", "names_cap", "ok", "span_attributes", "span_name",
+                 "ttfc")  # fmt: skip
 
     def __init__(
         self,
@@ -101,9 +102,9 @@ class Recorder:
         self._lookup = self._family.lookup
         self._ok_key = (operation, self.name, "", *self._extra)
         #: the success series, updated inline by the wrappers
-        self.ok = self._family.bound(self._ok_key)
+        self.ok = self._family.bound(self._ok_key, self)
         #: the time-to-first-chunk series (None for workflows, which have no such metric)
-        self.ttfc = STORE.histogram(ttfc).bound((operation, self.name)) if ttfc else None
+        self.ttfc = STORE.histogram(ttfc).bound((operation, self.name), self) if ttfc else None
         self._errors = CAPS.error_types(duration.name)
         self.span_name = f"{operation} {self.name}"
         self.span_attributes = {

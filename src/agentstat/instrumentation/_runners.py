@@ -38,7 +38,9 @@ _SUPPRESS_OLD = "suppress_instrumentation"
 
 def _context_reader() -> Callable[[], Any]:
     """``otel_context.get_current``, or the ``ContextVar.get`` behind it when the
-    runtime context is the default contextvars one (one C call instead of two frames)."""
+    runtime context is the default contextvars one (one C call instead of two frames).
+    Read once, at import: a runtime context swapped in later (never done outside
+    OpenTelemetry's own tests) would not be followed."""
     runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
     var = getattr(runtime, "_current_context", None)
     if type(runtime).__name__ == "ContextVarsRuntimeContext" and isinstance(
@@ -94,7 +96,10 @@ def call_sync(rec: Recorder, func: Callable[..., Any], args: tuple, kwargs: dict
     except BaseException as exc:
         rec.finish(start, exc, span, token)
         raise
-    shape = _shape_of(type(result), UNSEEN)
+    try:
+        shape = _shape_of(type(result), UNSEEN)
+    except TypeError:  # a type that cannot be hashed: a plain value
+        shape = 0
     if shape:  # not a known plain value: maybe work that completes later
         return _returned.deferred(rec, start, span, token, result, shape)
     rec.finish(start, None, span, token)

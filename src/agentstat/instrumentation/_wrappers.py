@@ -27,7 +27,7 @@ from typing import Any
 from agentstat.instrumentation import _returned
 from agentstat.instrumentation._proxies import (  # noqa: F401 (re-exported)
     MARKER,
-    AgentstatBoundFunctionWrapper,
+    PATH_MARKER,
     AgentstatFunctionWrapper,
     StreamFunction,
     is_wrapped,
@@ -76,38 +76,52 @@ def _path_call_async(rec: Recorder, func: Callable[..., Any], args: tuple, kwarg
     return call_async(rec, func, args, kwargs)
 
 
+def _shape(result: Any) -> int:
+    """``_returned``'s shape of ``result``: 0 (plain) for a type that cannot be hashed
+    (a metaclass with ``__eq__`` and no ``__hash__``) rather than an error in the app."""
+    try:
+        return _shape_of(type(result), UNSEEN)
+    except TypeError:
+        return 0
+
+
 def _fast_sync(func: Callable[..., Any], rec: Recorder, by_path: bool) -> Callable[..., Any]:
     """The closure recording a plain function's calls: the whole per-call cost.
 
     The success path updates the recorder's bound series inline (what
     ``HistogramSeries.observe`` does, lock-free under the GIL; a locked series, on a
     free-threaded build, goes through ``observe``). Anything else leaves for a runner.
+    The body reads only its cells and builtins (see :func:`_finish`).
     """
     ok = rec.ok
     bounds, counts, locked = ok.bounds, ok.counts, ok.lock is not None
     slow, gate = (_path_call_sync if by_path else call_sync), _SLOW[by_path]
+    current, suppress, suppress_old = _current, _SUPPRESS, _SUPPRESS_OLD
+    clock, bucket, shape_of, unseen = perf_counter, bisect_left, _shape_of, UNSEEN
+    deferred = _returned.deferred
 
-    @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if gate[0]:
             return slow(rec, func, args, kwargs)
-        ctx = _current()
-        if ctx and (ctx.get(_SUPPRESS) or ctx.get(_SUPPRESS_OLD)):
+        ctx = current()
+        if ctx and (ctx.get(suppress) or ctx.get(suppress_old)):
             return func(*args, **kwargs)
-        start = perf_counter()
+        start = clock()
         try:
             result = func(*args, **kwargs) if kwargs else func(*args)  # 13 ns less
         except BaseException as exc:
             rec.failed(start, exc)
             raise
-        seconds = perf_counter() - start
-        if _shape_of(type(result), UNSEEN):  # not a plain value: work that ends later?
-            shape = _shape_of(type(result), UNSEEN)
-            return _returned.deferred(rec, start, None, None, result, shape)
+        seconds = clock() - start
+        try:
+            if shape_of(type(result), unseen):  # not a plain value: work that ends later?
+                return deferred(rec, start, None, None, result, shape_of(type(result), unseen))
+        except TypeError:  # a type that cannot be hashed (or its metaclass): plain
+            pass
         if locked:
             ok.observe(seconds)
         else:
-            counts[bisect_left(bounds, seconds)] += 1
+            counts[bucket(bounds, seconds)] += 1
             ok.sum += seconds
             if seconds < ok.min:
                 ok.min = seconds
@@ -115,8 +129,7 @@ def _fast_sync(func: Callable[..., Any], rec: Recorder, by_path: bool) -> Callab
                 ok.max = seconds
         return result
 
-    setattr(wrapper, MARKER, rec)
-    return wrapper
+    return _finish(wrapper, func, rec, by_path)
 
 
 def _fast_async(func: Callable[..., Any], rec: Recorder, by_path: bool) -> Callable[..., Any]:
@@ -125,25 +138,26 @@ def _fast_async(func: Callable[..., Any], rec: Recorder, by_path: bool) -> Calla
     ok = rec.ok
     bounds, counts, locked = ok.bounds, ok.counts, ok.lock is not None
     slow, gate = (_path_call_async if by_path else call_async), _SLOW[by_path]
+    current, suppress, suppress_old = _current, _SUPPRESS, _SUPPRESS_OLD
+    clock, bucket = perf_counter, bisect_left
 
-    @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         if gate[0]:
             return await slow(rec, func, args, kwargs)
-        ctx = _current()
-        if ctx and (ctx.get(_SUPPRESS) or ctx.get(_SUPPRESS_OLD)):
+        ctx = current()
+        if ctx and (ctx.get(suppress) or ctx.get(suppress_old)):
             return await func(*args, **kwargs)
-        start = perf_counter()
+        start = clock()
         try:
             result = await (func(*args, **kwargs) if kwargs else func(*args))
         except BaseException as exc:
             rec.failed(start, exc)
             raise
-        seconds = perf_counter() - start
+        seconds = clock() - start
         if locked:
             ok.observe(seconds)
         else:
-            counts[bisect_left(bounds, seconds)] += 1
+            counts[bucket(bounds, seconds)] += 1
             ok.sum += seconds
             if seconds < ok.min:
                 ok.min = seconds
@@ -151,21 +165,33 @@ def _fast_async(func: Callable[..., Any], rec: Recorder, by_path: bool) -> Calla
                 ok.max = seconds
         return result
 
-    setattr(wrapper, MARKER, rec)
+    return _finish(wrapper, func, rec, by_path)
+
+
+def _finish(wrapper: Any, func: Any, rec: Recorder, by_path: bool) -> Any:
+    """``wrapper`` as ``func``'s stand-in: its metadata (``functools.wraps``), a marker,
+    and — for a function — ``func``'s module globals, so what reads ``__globals__``
+    to resolve string annotations (FastAPI, pydantic) resolves them as for ``func``."""
+    if type(func) is FunctionType:
+        wrapper = FunctionType(
+            wrapper.__code__, func.__globals__, wrapper.__name__, None, wrapper.__closure__
+        )
+    functools.update_wrapper(wrapper, func)
+    setattr(wrapper, PATH_MARKER if by_path else MARKER, rec)
     return wrapper
 
 
 def closure_for(func: Callable[..., Any], rec: Recorder, by_path: bool = False) -> Any:
-    """The fast wrapper for a function: a closure for a plain or ``async def`` one, a
-    :class:`StreamFunction` for a generator function; None for anything else (not a
-    plain function: a wrapt proxy's business)."""
-    if type(func) is not FunctionType:
-        return None
+    """The fast wrapper for ``func``: a closure for a plain or ``async def`` call shape,
+    a :class:`StreamFunction` for a generator function; None for anything else (a
+    generator-shaped callable object: a wrapt proxy's business)."""
     runner = runner_for(func)
     if runner is call_sync:
         return _fast_sync(func, rec, by_path)
     if runner is call_async:
         return _fast_async(func, rec, by_path)
+    if type(func) is not FunctionType:
+        return None
     timed = timed_stream if runner is stream_sync else timed_astream
 
     def start(stream: Any) -> Any:
@@ -175,7 +201,7 @@ def closure_for(func: Callable[..., Any], rec: Recorder, by_path: bool = False) 
         return timed(rec, stream)
 
     proxy = StreamFunction(func, start)
-    setattr(proxy, MARKER, rec)
+    setattr(proxy, PATH_MARKER if by_path else MARKER, rec)
     return proxy
 
 
@@ -201,8 +227,8 @@ def _method_sync(rec: Recorder) -> Callable[..., Any]:
             rec.failed(start, exc)
             raise
         seconds = perf_counter() - start
-        if _shape_of(type(result), UNSEEN):  # not a plain value: work that ends later?
-            shape = _shape_of(type(result), UNSEEN)
+        shape = _shape(result)
+        if shape:  # not a plain value: work that ends later?
             return _returned.deferred(rec, start, None, None, result, shape)
         if locked:
             ok.observe(seconds)
@@ -250,9 +276,15 @@ def wrapt_wrapper(
 
 def decorate(func: Callable[..., Any], rec: Recorder) -> Callable[..., Any]:
     """Wrap ``func`` so every call is recorded by ``rec``: the fast closure or stream
-    function (:func:`closure_for`), or a wrapt proxy for anything that is not a plain
-    function (a callable object, a ``functools.partial``)."""
+    function (:func:`closure_for`); a callable object that returns a stream gets a wrapt
+    proxy (a closure would not keep ``isgeneratorfunction`` and binding at the call)."""
     fast = closure_for(func, rec)
     if fast is not None:
         return fast
-    return AgentstatFunctionWrapper(func, wrapt_wrapper(rec, func))
+    timed = timed_stream if runner_for(func) is stream_sync else timed_astream
+
+    def stream_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kw: dict) -> Any:
+        stream = wrapped(*args, **kw)
+        return stream if _suppressed() else timed(rec, stream)
+
+    return AgentstatFunctionWrapper(func, stream_wrapper)

@@ -49,6 +49,11 @@ _RECORDERS: dict[tuple[str, str, str | None, str | None], Recorder] = {}
 _MAX_KEPT = 4096
 
 
+def forget_recorders() -> None:
+    """Drop the kept recorders (``agentstat.testing.reset``)."""
+    _RECORDERS.clear()
+
+
 def recorder(
     kind: str, name: str, agent_name: str | None = None, tool_type: str | None = None
 ) -> Recorder:
