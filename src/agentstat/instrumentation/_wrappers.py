@@ -52,6 +52,7 @@ from agentstat.instrumentation._runners import (  # noqa: F401 (re-exported)
     _suppressed,
     call_async,
     call_sync,
+    gated,
     runner_for,
     set_tracer,
     stream_async,
@@ -76,15 +77,6 @@ def _path_call_async(rec: Recorder, func: Callable[..., Any], args: tuple, kwarg
     return call_async(rec, func, args, kwargs)
 
 
-def _shape(result: Any) -> int:
-    """``_returned``'s shape of ``result``: 0 (plain) for a type that cannot be hashed
-    (a metaclass with ``__eq__`` and no ``__hash__``) rather than an error in the app."""
-    try:
-        return _shape_of(type(result), UNSEEN)
-    except TypeError:
-        return 0
-
-
 def _fast_sync(func: Callable[..., Any], rec: Recorder, by_path: bool) -> Callable[..., Any]:
     """The closure recording a plain function's calls: the whole per-call cost.
 
@@ -95,14 +87,14 @@ def _fast_sync(func: Callable[..., Any], rec: Recorder, by_path: bool) -> Callab
     """
     ok = rec.ok
     bounds, counts, locked = ok.bounds, ok.counts, ok.lock is not None
-    slow, gate = (_path_call_sync if by_path else call_sync), _SLOW[by_path]
+    runner, slow = (_path_call_sync if by_path else call_sync), _SLOW[by_path]
     current, suppress, suppress_old = _current, _SUPPRESS, _SUPPRESS_OLD
     clock, bucket, shape_of, unseen = perf_counter, bisect_left, _shape_of, UNSEEN
     deferred = _returned.deferred
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if gate[0]:
-            return slow(rec, func, args, kwargs)
+        if slow:  # a tracer, or integrations watching dotted paths: see _runners.gated
+            return runner(rec, func, args, kwargs)
         ctx = current()
         if ctx and (ctx.get(suppress) or ctx.get(suppress_old)):
             return func(*args, **kwargs)
@@ -137,13 +129,13 @@ def _fast_async(func: Callable[..., Any], rec: Recorder, by_path: bool) -> Calla
     inside the call passes one frame of agentstat's, not two."""
     ok = rec.ok
     bounds, counts, locked = ok.bounds, ok.counts, ok.lock is not None
-    slow, gate = (_path_call_async if by_path else call_async), _SLOW[by_path]
+    runner, slow = (_path_call_async if by_path else call_async), _SLOW[by_path]
     current, suppress, suppress_old = _current, _SUPPRESS, _SUPPRESS_OLD
     clock, bucket = perf_counter, bisect_left
 
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if gate[0]:
-            return await slow(rec, func, args, kwargs)
+        if slow:
+            return await runner(rec, func, args, kwargs)
         ctx = current()
         if ctx and (ctx.get(suppress) or ctx.get(suppress_old)):
             return await func(*args, **kwargs)
@@ -178,7 +170,7 @@ def _finish(wrapper: Any, func: Any, rec: Recorder, by_path: bool) -> Any:
         )
     functools.update_wrapper(wrapper, func)
     setattr(wrapper, PATH_MARKER if by_path else MARKER, rec)
-    return wrapper
+    return gated(wrapper, by_path)
 
 
 def closure_for(func: Callable[..., Any], rec: Recorder, by_path: bool = False) -> Any:
@@ -210,10 +202,10 @@ def _method_sync(rec: Recorder) -> Callable[..., Any]:
     body in the one frame wrapt calls (no runner frame beneath it)."""
     ok = rec.ok
     bounds, counts, locked = ok.bounds, ok.counts, ok.lock is not None
-    gate = _SLOW[True]
+    slow = _SLOW[True]
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        if gate[0]:
+        if slow:
             if TRACKING[0]:
                 return tracked(rec, call_sync, wrapped, instance, args, kwargs)
             return call_sync(rec, wrapped, args, kwargs)
@@ -227,9 +219,12 @@ def _method_sync(rec: Recorder) -> Callable[..., Any]:
             rec.failed(start, exc)
             raise
         seconds = perf_counter() - start
-        shape = _shape(result)
-        if shape:  # not a plain value: work that ends later?
-            return _returned.deferred(rec, start, None, None, result, shape)
+        try:
+            if _shape_of(type(result), UNSEEN):  # not a plain value: work that ends later?
+                shape = _shape_of(type(result), UNSEEN)
+                return _returned.deferred(rec, start, None, None, result, shape)
+        except TypeError:  # a type that cannot be hashed (or its metaclass): plain
+            pass
         if locked:
             ok.observe(seconds)
         else:
@@ -241,7 +236,7 @@ def _method_sync(rec: Recorder) -> Callable[..., Any]:
                 ok.max = seconds
         return result
 
-    return wrapper
+    return gated(wrapper, True)
 
 
 def wrapt_wrapper(
