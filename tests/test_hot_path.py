@@ -424,3 +424,66 @@ def test_a_result_whose_type_cannot_be_hashed_comes_back_and_is_recorded() -> No
 
     assert isinstance(make(), Odd)
     assert agentstat.testing.calls("agent", "odd") == 1
+
+
+def _every_kind(a, b=[], /, c=1, *rest, d, e=None, **more):  # noqa: B006 (identity checked)
+    return a, b, c, rest, d, e, more
+
+
+def test_the_closure_takes_the_function_s_own_parameters_and_passes_them_through() -> None:
+    """Positional-only, defaults (the same objects), keyword-only, ``*args`` and
+    ``**kwargs`` reach the function exactly as they would bare; ``getfullargspec`` and
+    ``__defaults__`` describe the function's parameters."""
+    decorated = agentstat.agent("every-kind")(_every_kind)
+    for args, kwargs in [
+        ((1,), {"d": 4}),
+        ((1, [2], 3, 9, 9), {"d": 4, "e": 5, "x": 6}),
+        ((1,), {"c": 3, "d": 4, "more": 7}),
+    ]:
+        assert decorated(*args, **kwargs) == _every_kind(*args, **kwargs)
+    assert decorated(1, d=0)[1] is _every_kind(1, d=0)[1]  # the very default object
+    assert inspect.getfullargspec(decorated) == inspect.getfullargspec(_every_kind)
+    assert decorated.__defaults__ is _every_kind.__defaults__
+    assert inspect.signature(decorated) == inspect.signature(_every_kind)
+    with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'd'"):
+        decorated(1)  # raised at the call, as bare: a call that never ran, not recorded
+    assert agentstat.testing.calls("agent", "every-kind") == 4
+
+
+def test_parameter_names_of_any_kind_never_clash_with_agentstat_s_own() -> None:
+    """Parameters named like the closure's own values (``type``, ``start``, ``result``),
+    or with its reserved prefix (then the generic ``*args, **kwargs`` closure), work."""
+
+    @agentstat.tool("clash")
+    def named(type, start, result=3, *, ok=True):
+        return type, start, result, ok
+
+    @agentstat.tool("reserved")
+    async def reserved(_as_func, _as_rec=2):
+        return _as_func, _as_rec
+
+    assert named(1, 2) == (1, 2, 3, True) and named(1, start=2, ok=0) == (1, 2, 3, 0)
+    assert asyncio.run(reserved(1)) == (1, 2)
+    assert agentstat.testing.calls("tool", "clash") == 2
+    assert agentstat.testing.calls("tool", "reserved") == 1
+
+
+def test_a_failure_traceback_shows_agentstat_s_line_and_the_function_s() -> None:
+    """The exception is the function's own object, and its traceback lists the
+    closure's source line (registered with linecache) above the function's."""
+    import traceback
+
+    class Boom(Exception):
+        pass
+
+    error = Boom()
+
+    @agentstat.agent("traced")
+    def fail() -> None:
+        raise error
+
+    with pytest.raises(Boom) as caught:
+        fail()
+    assert caught.value is error
+    text = "".join(traceback.format_exception(caught.value))
+    assert "_as_result = _as_func()" in text and "raise error" in text

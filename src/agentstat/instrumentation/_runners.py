@@ -69,7 +69,7 @@ _NO_SPAN = (None, None)
 
 #: ``_SLOW[by_path]``: True while the fast closures must hand every call to a runner:
 #: a tracer is set (both), or a framework integration is patched (dotted paths, whose
-#: calls it may claim). Each fast closure reads it from a cell of its own, ``slow``,
+#: calls it may claim). Each fast closure reads it from a cell of its own, ``_as_slow``,
 #: which :func:`gated` registers and :func:`_refresh_gates` flips: one cell load per
 #: call (a list read and index cost ~15 ns more, on a path of ~380 ns).
 _SLOW = [False, False]
@@ -78,13 +78,13 @@ _gate_lock = threading.Lock()
 
 
 def _set_slow(wrapper: Any, value: bool) -> None:
-    index = wrapper.__code__.co_freevars.index("slow")
+    index = wrapper.__code__.co_freevars.index("_as_slow")
     wrapper.__closure__[index].cell_contents = value
 
 
 def gated(wrapper: Any, by_path: bool) -> Any:
-    """Register a fast closure (whose body reads a free variable ``slow``) so that its
-    ``slow`` follows the gate; returns it."""
+    """Register a fast closure (whose body reads a free variable ``_as_slow``) so that
+    its ``_as_slow`` follows the gate; returns it."""
     with _gate_lock:
         _gated[wrapper] = by_path
         _set_slow(wrapper, _SLOW[by_path])

@@ -17,14 +17,13 @@ call by path (wrapt's binding is ~0.55 µs of it). See docs/performance.md.
 
 from __future__ import annotations
 
-import functools
 from bisect import bisect_left
 from collections.abc import Callable
 from time import perf_counter
 from types import FunctionType
 from typing import Any
 
-from agentstat.instrumentation import _returned
+from agentstat.instrumentation import _closures, _returned
 from agentstat.instrumentation._proxies import (  # noqa: F401 (re-exported)
     MARKER,
     PATH_MARKER,
@@ -77,98 +76,17 @@ def _path_call_async(rec: Recorder, func: Callable[..., Any], args: tuple, kwarg
     return call_async(rec, func, args, kwargs)
 
 
-def _fast_sync(func: Callable[..., Any], rec: Recorder, by_path: bool) -> Callable[..., Any]:
-    """The closure recording a plain function's calls: the whole per-call cost.
-
-    The success path updates the recorder's bound series inline (what
-    ``HistogramSeries.observe`` does, lock-free under the GIL; a locked series, on a
-    free-threaded build, goes through ``observe``). Anything else leaves for a runner.
-    The body reads only its cells and builtins (see :func:`_finish`).
-    """
-    ok = rec.ok
-    bounds, counts, locked = ok.bounds, ok.counts, ok.lock is not None
-    runner, slow = (_path_call_sync if by_path else call_sync), _SLOW[by_path]
-    current, suppress, suppress_old = _current, _SUPPRESS, _SUPPRESS_OLD
-    clock, bucket, shape_of, unseen = perf_counter, bisect_left, _shape_of, UNSEEN
-    deferred = _returned.deferred
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if slow:  # a tracer, or integrations watching dotted paths: see _runners.gated
-            return runner(rec, func, args, kwargs)
-        ctx = current()
-        if ctx and (ctx.get(suppress) or ctx.get(suppress_old)):
-            return func(*args, **kwargs)
-        start = clock()
-        try:
-            result = func(*args, **kwargs) if kwargs else func(*args)  # 13 ns less
-        except BaseException as exc:
-            rec.failed(start, exc)
-            raise
-        seconds = clock() - start
-        try:
-            if shape_of(type(result), unseen):  # not a plain value: work that ends later?
-                return deferred(rec, start, None, None, result, shape_of(type(result), unseen))
-        except TypeError:  # a type that cannot be hashed (or its metaclass): plain
-            pass
-        if locked:
-            ok.observe(seconds)
-        else:
-            counts[bucket(bounds, seconds)] += 1
-            ok.sum += seconds
-            if seconds < ok.min:
-                ok.min = seconds
-            if seconds > ok.max:
-                ok.max = seconds
-        return result
-
-    return _finish(wrapper, func, rec, by_path)
-
-
-def _fast_async(func: Callable[..., Any], rec: Recorder, by_path: bool) -> Callable[..., Any]:
-    """The ``async def`` twin of :func:`_fast_sync`: one coroutine, so each suspension
-    inside the call passes one frame of agentstat's, not two."""
-    ok = rec.ok
-    bounds, counts, locked = ok.bounds, ok.counts, ok.lock is not None
-    runner, slow = (_path_call_async if by_path else call_async), _SLOW[by_path]
-    current, suppress, suppress_old = _current, _SUPPRESS, _SUPPRESS_OLD
-    clock, bucket = perf_counter, bisect_left
-
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if slow:
-            return await runner(rec, func, args, kwargs)
-        ctx = current()
-        if ctx and (ctx.get(suppress) or ctx.get(suppress_old)):
-            return await func(*args, **kwargs)
-        start = clock()
-        try:
-            result = await (func(*args, **kwargs) if kwargs else func(*args))
-        except BaseException as exc:
-            rec.failed(start, exc)
-            raise
-        seconds = clock() - start
-        if locked:
-            ok.observe(seconds)
-        else:
-            counts[bucket(bounds, seconds)] += 1
-            ok.sum += seconds
-            if seconds < ok.min:
-                ok.min = seconds
-            if seconds > ok.max:
-                ok.max = seconds
-        return result
-
-    return _finish(wrapper, func, rec, by_path)
-
-
-def _finish(wrapper: Any, func: Any, rec: Recorder, by_path: bool) -> Any:
-    """``wrapper`` as ``func``'s stand-in: its metadata (``functools.wraps``), a marker,
-    and — for a function — ``func``'s module globals, so what reads ``__globals__``
-    to resolve string annotations (FastAPI, pydantic) resolves them as for ``func``."""
-    if type(func) is FunctionType:
-        wrapper = FunctionType(
-            wrapper.__code__, func.__globals__, wrapper.__name__, None, wrapper.__closure__
-        )
-    functools.update_wrapper(wrapper, func)
+def _fast(func: Callable[..., Any], rec: Recorder, by_path: bool, is_async: bool) -> Any:
+    """The closure recording ``func``'s calls (see :mod:`._closures`), registered so its
+    slow-path cell follows the tracer and the integrations (:func:`_runners.gated`)."""
+    if is_async:
+        runner = _path_call_async if by_path else call_async
+    else:
+        runner = _path_call_sync if by_path else call_sync
+    wrapper = _closures.make(
+        func, rec, runner, is_async, (_SUPPRESS, _SUPPRESS_OLD), _current, _shape_of, UNSEEN,
+        _returned.deferred,
+    )  # fmt: skip
     setattr(wrapper, PATH_MARKER if by_path else MARKER, rec)
     return gated(wrapper, by_path)
 
@@ -178,10 +96,8 @@ def closure_for(func: Callable[..., Any], rec: Recorder, by_path: bool = False) 
     a :class:`StreamFunction` for a generator function; None for anything else (a
     generator-shaped callable object: a wrapt proxy's business)."""
     runner = runner_for(func)
-    if runner is call_sync:
-        return _fast_sync(func, rec, by_path)
-    if runner is call_async:
-        return _fast_async(func, rec, by_path)
+    if runner is call_sync or runner is call_async:
+        return _fast(func, rec, by_path, runner is call_async)
     if type(func) is not FunctionType:
         return None
     timed = timed_stream if runner is stream_sync else timed_astream
@@ -202,10 +118,10 @@ def _method_sync(rec: Recorder) -> Callable[..., Any]:
     body in the one frame wrapt calls (no runner frame beneath it)."""
     ok = rec.ok
     bounds, counts, locked = ok.bounds, ok.counts, ok.lock is not None
-    slow = _SLOW[True]
+    _as_slow = _SLOW[True]  # the cell gated() flips
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        if slow:
+        if _as_slow:
             if TRACKING[0]:
                 return tracked(rec, call_sync, wrapped, instance, args, kwargs)
             return call_sync(rec, wrapped, args, kwargs)
