@@ -26,6 +26,8 @@ from typing import Any
 
 import wrapt
 
+from agentstat.instrumentation._runners import _SUPPRESS, _SUPPRESS_OLD, _current
+
 
 class AgentstatBoundFunctionWrapper(wrapt.BoundFunctionWrapper):
     """A method bound from an agentstat proxy; pickles as ``getattr(owner, name)``,
@@ -88,19 +90,20 @@ class StreamFunction:
     """A generator or async generator function whose streams are timed.
 
     Calling it calls the function (the arguments bind now) and hands the stream to
-    ``start``, which returns the stream to give the caller. To introspection it is the
-    function: ``isinstance(f, FunctionType)`` holds and ``__code__``, ``__defaults__``
-    and every attribute it does not have come from the function; ``__wrapped__``, name,
-    docstring and annotations are copied as ``functools.wraps`` does (so attributes set
-    on it afterwards stay on it, as on a decorated function); it binds to an instance as
-    a method and can be weakly referenced.
+    ``timed`` with ``rec`` (under ``suppress_instrumentation()``, the bare stream goes
+    back). To introspection it is the function: ``isinstance(f, FunctionType)`` holds,
+    and ``__code__``, ``__defaults__`` and every attribute it does not have come from
+    the function; ``__wrapped__``, name, docstring and annotations are copied as
+    ``functools.wraps`` does (so attributes set on it afterwards stay on it, as on a
+    decorated function); it binds to an instance as a method and can be weakly
+    referenced.
     """
 
-    __slots__ = ("__dict__", "__weakref__", "__wrapped__", "_start")
+    __slots__ = ("__dict__", "__weakref__", "__wrapped__", "_rec", "_timed")
 
-    def __init__(self, func: FunctionType, start: Callable[[Any], Any]) -> None:
+    def __init__(self, func: FunctionType, rec: Any, timed: Callable[[Any, Any], Any]) -> None:
         functools.update_wrapper(self, func)  # sets __wrapped__
-        self._start = start
+        self._rec, self._timed = rec, timed
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # what isinstance() and inspect see
@@ -115,7 +118,11 @@ class StreamFunction:
         return self if instance is None else types.MethodType(self, instance)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._start(self.__wrapped__(*args, **kwargs))
+        stream = self.__wrapped__(*args, **kwargs)
+        ctx = _current()
+        if ctx and (ctx.get(_SUPPRESS) or ctx.get(_SUPPRESS_OLD)):
+            return stream
+        return self._timed(self._rec, stream)
 
     def __repr__(self) -> str:
         return f"<agentstat stream function {self.__qualname__}>"

@@ -100,15 +100,7 @@ def closure_for(func: Callable[..., Any], rec: Recorder, by_path: bool = False) 
         return _fast(func, rec, by_path, runner is call_async)
     if type(func) is not FunctionType:
         return None
-    timed = timed_stream if runner is stream_sync else timed_astream
-
-    def start(stream: Any) -> Any:
-        ctx = _current()
-        if ctx and (ctx.get(_SUPPRESS) or ctx.get(_SUPPRESS_OLD)):
-            return stream
-        return timed(rec, stream)
-
-    proxy = StreamFunction(func, start)
+    proxy = StreamFunction(func, rec, timed_stream if runner is stream_sync else timed_astream)
     setattr(proxy, PATH_MARKER if by_path else MARKER, rec)
     return proxy
 
