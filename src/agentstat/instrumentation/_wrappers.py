@@ -17,9 +17,7 @@ call by path (wrapt's binding is ~0.55 µs of it). See docs/performance.md.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable
-from time import perf_counter
 from types import FunctionType
 from typing import Any
 
@@ -76,6 +74,16 @@ def _path_call_async(rec: Recorder, func: Callable[..., Any], args: tuple, kwarg
     return call_async(rec, func, args, kwargs)
 
 
+#: What every generated closure reads (see :func:`_closures._cells`).
+_CELLS: dict[str, Any] = {
+    "suppress_keys": (_SUPPRESS, _SUPPRESS_OLD),
+    "current": _current,
+    "shape_of": _shape_of,
+    "unseen": UNSEEN,
+    "deferred": _returned.deferred,
+}
+
+
 def _fast(func: Callable[..., Any], rec: Recorder, by_path: bool, is_async: bool) -> Any:
     """The closure recording ``func``'s calls (see :mod:`._closures`), registered so its
     slow-path cell follows the tracer and the integrations (:func:`_runners.gated`)."""
@@ -83,10 +91,7 @@ def _fast(func: Callable[..., Any], rec: Recorder, by_path: bool, is_async: bool
         runner = _path_call_async if by_path else call_async
     else:
         runner = _path_call_sync if by_path else call_sync
-    wrapper = _closures.make(
-        func, rec, runner, is_async, (_SUPPRESS, _SUPPRESS_OLD), _current, _shape_of, UNSEEN,
-        _returned.deferred,
-    )  # fmt: skip
+    wrapper = _closures.make(func, rec, runner, is_async, **_CELLS)
     setattr(wrapper, PATH_MARKER if by_path else MARKER, rec)
     return gated(wrapper, by_path)
 
@@ -105,46 +110,17 @@ def closure_for(func: Callable[..., Any], rec: Recorder, by_path: bool = False) 
     return proxy
 
 
+def _method_slow(rec: Recorder, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """A method's call by dotted path, off the fast path (spans, integrations)."""
+    if TRACKING[0]:
+        return tracked(rec, call_sync, wrapped, instance, args, kwargs)
+    return call_sync(rec, wrapped, args, kwargs)
+
+
 def _method_sync(rec: Recorder) -> Callable[..., Any]:
-    """The wrapt wrapper for a plain method or callable object: :func:`_fast_sync`'s
-    body in the one frame wrapt calls (no runner frame beneath it)."""
-    ok = rec.ok
-    bounds, counts, locked = ok.bounds, ok.counts, ok.lock is not None
-    _as_slow = _SLOW[True]  # the cell gated() flips
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        if _as_slow:
-            if TRACKING[0]:
-                return tracked(rec, call_sync, wrapped, instance, args, kwargs)
-            return call_sync(rec, wrapped, args, kwargs)
-        ctx = _current()
-        if ctx and (ctx.get(_SUPPRESS) or ctx.get(_SUPPRESS_OLD)):
-            return wrapped(*args, **kwargs)
-        start = perf_counter()
-        try:
-            result = wrapped(*args, **kwargs) if kwargs else wrapped(*args)
-        except BaseException as exc:
-            rec.failed(start, exc)
-            raise
-        seconds = perf_counter() - start
-        try:
-            if _shape_of(type(result), UNSEEN):  # not a plain value: work that ends later?
-                shape = _shape_of(type(result), UNSEEN)
-                return _returned.deferred(rec, start, None, None, result, shape)
-        except TypeError:  # a type that cannot be hashed (or its metaclass): plain
-            pass
-        if locked:
-            ok.observe(seconds)
-        else:
-            counts[bisect_left(bounds, seconds)] += 1
-            ok.sum += seconds
-            if seconds < ok.min:
-                ok.min = seconds
-            if seconds > ok.max:
-                ok.max = seconds
-        return result
-
-    return gated(wrapper, True)
+    """The wrapt wrapper for a plain method or callable object: the closures' body
+    (:mod:`._closures`) in the one frame wrapt calls, no runner frame beneath it."""
+    return gated(_closures.make_method(rec, _method_slow, **_CELLS), True)
 
 
 def wrapt_wrapper(
