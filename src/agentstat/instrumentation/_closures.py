@@ -3,11 +3,14 @@
 Why generated: a closure taking ``(*args, **kwargs)`` builds a tuple and a dict on every
 call and unpacks them again, ~45 ns of a ~380 ns call. One with the function's own
 parameters (defaults, positional-only, keyword-only, ``*args``, ``**kwargs`` included)
-passes them straight through, as the ``decorator`` library's signature-preserving
-wrappers do; it also makes ``inspect.getfullargspec`` and ``__code__`` describe the
-function's parameters. There is one body, :data:`_BODY` (sync) and its ``await`` twin;
-a callable that is not a plain function, or whose parameter names start with the
-body's reserved prefix ``_as_``, gets the same body with ``(*args, **kwargs)``.
+passes them straight through; it also makes ``inspect.getfullargspec`` and
+``__code__`` describe the function's parameters. (The ``decorator`` and ``makefun``
+libraries generate such signatures too, but call a second function with ``*args,
+**kwargs`` from them: the frame and the packing this avoids.) There is one body,
+:data:`_BODY`, for sync and ``async`` closures and for the wrapper wrapt calls for a
+method (:func:`make_method`); a callable that is not a plain function, or whose
+parameter names start with the body's reserved prefix ``_as_``, gets the same body
+with ``(*args, **kwargs)``.
 
 The body reads only its own cells (no globals, no builtins by name), so the function
 can take the wrapped function's module globals: what reads ``__globals__`` to resolve
