@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -75,6 +76,14 @@ _NO_SPAN = (None, None)
 _SLOW = [False, False]
 _gated: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 _gate_lock = threading.Lock()
+
+
+def _renew_gate_lock() -> None:
+    global _gate_lock
+    _gate_lock = threading.Lock()  # a lock another thread held at a fork stays held
+
+
+os.register_at_fork(after_in_child=_renew_gate_lock)
 
 
 def _set_slow(wrapper: Any, value: bool) -> None:
