@@ -10,10 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
@@ -147,3 +148,18 @@ def run_instrumented_app(
             }
             samples[(sample.name, frozenset(labels.items()))] = sample.value
     return samples, listeners
+
+
+def run_in_threads(work: Callable[[], object], threads: int = 8) -> None:
+    """Run ``work`` in ``threads`` threads at once with a 1 µs switch interval (threads
+    switch inside every hot path), and wait for them."""
+    pool = [threading.Thread(target=work) for _ in range(threads)]
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)

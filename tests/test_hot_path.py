@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-import shutil
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from types import FunctionType
 
 import pytest
@@ -25,22 +23,9 @@ from agentstat._metrics import histograms
 from agentstat._metrics.store import STORE
 from agentstat.instrumentation import AgentstatInstrumentor, _wrappers
 from agentstat.instrumentation._recorder import Recorder
-from tests.helpers import APPS
+from tests.helpers import run_in_threads
 
 AGENT = semconv.AGENT_DURATION
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[str]:
-    """A fresh importable copy of the users' app module for each test."""
-    name = f"hotpath_app_{abs(hash(tmp_path)) % 10**8}"
-    shutil.copy(APPS / "usersapp" / "usersapp.py", tmp_path / f"{name}.py")
-    sys.path.insert(0, str(tmp_path))
-    try:
-        yield name
-    finally:
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop(name, None)
 
 
 class CountingLock:
@@ -50,13 +35,20 @@ class CountingLock:
         self._lock = threading.Lock()
         self.taken = 0
 
-    def __enter__(self) -> CountingLock:
+    def acquire(self) -> bool:
         self._lock.acquire()
         self.taken += 1  # under the lock itself
+        return True
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> CountingLock:
+        self.acquire()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._lock.release()
+        self.release()
 
 
 @pytest.fixture
@@ -96,16 +88,7 @@ def test_without_a_gil_every_update_takes_the_series_lock_and_counts_stay_exact(
             work(i)
         asyncio.run(_many(awork, 200))
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(previous)
+    run_in_threads(worker)
     assert agentstat.testing.calls("agent", "locked-sync") == 16_000
     assert agentstat.testing.calls("agent", "locked-async") == 1_600
     sync_series = _series("locked-sync")
@@ -140,16 +123,7 @@ def test_with_the_gil_series_have_no_lock_and_8_threads_count_exactly() -> None:
         for i in range(5_000):
             work(i)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(previous)
+    run_in_threads(worker)
     series = _series("lock-free")
     assert series.lock is None
     snapshot = series.snapshot()

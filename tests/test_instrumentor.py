@@ -5,10 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-import shutil
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -23,24 +20,10 @@ import agentstat.testing
 from agentstat import semconv
 from agentstat.errors import TargetError
 from agentstat.instrumentation import AgentstatInstrumentor
-from tests.helpers import APPS
 from tests.metrics_util import points
 
 AGENT = semconv.AGENT_DURATION
 TOOL = semconv.TOOL_DURATION
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[str]:
-    """A fresh importable module ``usersapp_<n>`` for each test."""
-    name = f"usersapp_{abs(hash(tmp_path)) % 10**8}"
-    shutil.copy(APPS / "usersapp" / "usersapp.py", tmp_path / f"{name}.py")
-    sys.path.insert(0, str(tmp_path))
-    try:
-        yield name
-    finally:
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop(name, None)
 
 
 def test_functions_methods_static_and_class_methods_are_wrapped_by_path(

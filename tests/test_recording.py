@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import sys
-import threading
 import traceback
 
 import pytest
@@ -16,6 +14,7 @@ import agentstat
 import agentstat.testing
 from agentstat import semconv
 from agentstat._metrics.store import STORE
+from tests.helpers import run_in_threads
 
 AGENT = semconv.AGENT_DURATION
 TOOL = semconv.TOOL_DURATION
@@ -300,16 +299,7 @@ def test_counts_are_exact_under_eight_threads() -> None:
             with contextlib.suppress(Boom):
                 run(i)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # force frequent thread switches inside the hot path
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(previous)
+    run_in_threads(worker)
     assert agentstat.testing.calls("agent", "threaded") == 72_000
     assert agentstat.testing.calls("agent", "threaded", "Boom") == 8_000
     ok = {semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT}

@@ -105,21 +105,18 @@ class HistogramSeries:
         # Buckets are upper-inclusive, as in OTel and Prometheus: 1.0 counts in le="1.0".
         index = bisect_left(self.bounds, value)
         lock = self.lock
-        if lock is None:  # no call between the reads and writes below: see the module doc
+        if lock is not None:
+            lock.acquire()
+        try:  # without a lock: no call between the reads and writes (module docstring)
             self.counts[index] += 1
             self.sum += value
             if value < self.min:
                 self.min = value
             if value > self.max:
                 self.max = value
-            return
-        with lock:
-            self.counts[index] += 1
-            self.sum += value
-            if value < self.min:
-                self.min = value
-            if value > self.max:
-                self.max = value
+        finally:
+            if lock is not None:
+                lock.release()
 
     def _zero(self) -> None:
         self.counts[:] = [0] * len(self.counts)  # in place: wrappers hold the list
