@@ -40,7 +40,6 @@ from agentstat.instrumentation._recorder import (  # noqa: F401 (re-exported)
     log_failure,
 )
 from agentstat.instrumentation._runners import (  # noqa: F401 (re-exported)
-    _SLOW,
     _SUPPRESS,
     _SUPPRESS_OLD,
     ACTIVE,
