@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
+from agentstat._threads import daemon_thread
 from agentstat.web_config import WebConfig
 
 BACKLOG = 128
@@ -85,11 +86,8 @@ class MetricsHTTPServer(socketserver.ThreadingMixIn, WSGIServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         serving = self._slots.acquire(blocking=False)
-        thread = threading.Thread(
-            target=self._connection,
-            args=(request, client_address, serving),
-            name="agentstat-metrics-connection",
-            daemon=True,
+        thread = daemon_thread(
+            self._connection, "agentstat-metrics-connection", (request, client_address, serving)
         )
         thread.start()
 
@@ -221,8 +219,6 @@ def serve(
         timeout=timeout,
         deadline=deadline,
     )
-    thread = threading.Thread(
-        target=server.serve_forever, name="agentstat-metrics-server", daemon=True
-    )
+    thread = daemon_thread(server.serve_forever, "agentstat-metrics-server")
     thread.start()
     return server, thread

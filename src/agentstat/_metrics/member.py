@@ -31,6 +31,7 @@ from typing import Any
 
 from agentstat._metrics import store
 from agentstat._metrics.snapshot import write_file
+from agentstat._threads import daemon_thread
 
 _logger = logging.getLogger("agentstat")
 
@@ -52,7 +53,7 @@ class SnapshotWriter:
         self._stopped = False
         self._failed = False
         self.die_after_flush = False
-        self._thread = threading.Thread(target=self._run, name="agentstat-snapshot", daemon=True)
+        self._thread = daemon_thread(self._run, "agentstat-snapshot")
         self._thread.start()
 
     def _run(self) -> None:

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
+from agentstat._threads import daemon_thread
 from agentstat.runtime.balancer._instance import (
     AgentInstance,
     BalancerError,
@@ -180,7 +181,7 @@ class _Health:
                 except Exception:
                     _logger.exception("agentstat: health check failed")
 
-        threading.Thread(target=run, name="agentstat-probe", daemon=True).start()
+        daemon_thread(run, "agentstat-probe").start()
         self._stop_checks = stop.set
 
     async def _probe_loop(self) -> None:
