@@ -83,8 +83,8 @@ def operation_panels(objectives: Objectives, operation: Operation, variable: str
             f"{objectives.success_rate_alert:.0%}.",
             [
                 query_target(
-                    f"1 - (\n  sum by ({name}) (rate({spec.count}{failed}[{RATE}]))\n"
-                    f"  or\n  {calls} * 0\n)\n/\n{calls}",
+                    "1 - "
+                    + promql.share(f"sum by ({name}) (rate({spec.count}{failed}[{RATE}]))", calls),
                     legend,
                     "A",
                 )

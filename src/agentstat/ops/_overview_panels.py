@@ -45,7 +45,7 @@ def overview_panels(objectives: Objectives) -> list[Panel]:
         function = "rate" if window == RATE else "increase"
         calls = f"sum by ({o.name_label}) ({function}({o.duration.count}{finished}[{window}]))"
         errors = f"sum by ({o.name_label}) ({function}({o.duration.count}{failed}[{window}]))"
-        return f"(\n  {errors}\n  or\n  {calls} * 0\n)\n/\n{calls}"
+        return promql.share(errors, calls)
 
     def success(o: Operation) -> str:
         return f"min(\n  1 - {promql.indent(error_ratio(o, RATE), 2).lstrip()}\n)"
@@ -64,11 +64,8 @@ def overview_panels(objectives: Objectives) -> list[Panel]:
     every = promql.matchers(JOB, judged)
     hits = promql.matchers(JOB, judged, f'{result}="{semconv.CACHE_RESULT_HIT}"')
     total = f"sum by ({name}, {tier}) (rate({lookups.prometheus_name}{every}[{RATE}]))"
-    hit_rate = (
-        f"min(\n  (\n    sum by ({name}, {tier}) "
-        f"(rate({lookups.prometheus_name}{hits}[{RATE}]))\n    or\n    {total} * 0\n  )\n"
-        f"  /\n  {total}\n)"
-    )
+    hits_rate = f"sum by ({name}, {tier}) (rate({lookups.prometheus_name}{hits}[{RATE}]))"
+    hit_rate = f"min(\n{promql.indent(promql.share(hits_rate, total), 2)}\n)"
     load, capacity = semconv.INSTANCE_LOAD, semconv.INSTANCE_CAPACITY
     pool = load.label(semconv.POOL_NAME)
     instance = load.label(semconv.INSTANCE_ID)

@@ -42,8 +42,10 @@ def cache_panels(objectives: Objectives) -> list[Panel]:
             f"alert below {objectives.cache_hit_rate_alert:.0%}.",
             [
                 query_target(
-                    f"(\n  sum by ({name}, {tier}) (rate({lookups.prometheus_name}{hits}[{RATE}]))"
-                    f"\n  or\n  {total} * 0\n)\n/\n{total}",
+                    promql.share(
+                        f"sum by ({name}, {tier}) (rate({lookups.prometheus_name}{hits}[{RATE}]))",
+                        total,
+                    ),
                     legend,
                     "A",
                 )

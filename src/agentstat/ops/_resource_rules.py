@@ -30,17 +30,18 @@ def cache_rules(objectives: Objectives) -> list[Rule]:
     entity = promql.by(objectives, name, tier)
     hits = promql.selector(objectives, f'{result}="{semconv.CACHE_RESULT_HIT}"')
 
-    def lookups(indent: str = "") -> str:
+    def lookups() -> str:
         every = f"{spec.prometheus_name}{promql.selector(objectives)}[{window}]"
-        return f"{indent}sum {entity} (\n{indent}  rate({every})\n{indent})"
+        return f"sum {entity} (\n  rate({every})\n)"
 
     rules: list[Rule] = [
         recording_rule(promql.cache_lookups(window), lookups()),
         recording_rule(
             promql.cache_hit_ratio(window),
             promql.exact(
-                f"(\n  sum {entity} (\n    rate({spec.prometheus_name}{hits}[{window}])\n  )\n"
-                f"  or\n{lookups('  ')} * 0\n)\n/\n{lookups()}"
+                promql.share(
+                    f"sum {entity} (\n  rate({spec.prometheus_name}{hits}[{window}])\n)", lookups()
+                )
             ),
         ),
     ]

@@ -148,6 +148,12 @@ def exact(expr: str) -> str:
     return f"round(\n  (\n{indent(expr, 4)}\n  )\n  * {scale}\n)\n/ {scale}"
 
 
+def share(part: str, total: str) -> str:
+    """``part / total``, 0 (not "no data") where ``part`` matched no series but
+    ``total`` did: a cache with no hits, an agent with no failures."""
+    return f"(\n{indent(part, 2)}\n  or\n{indent(total, 2)} * 0\n)\n/\n{total}"
+
+
 def indent(text: str, spaces: int) -> str:
     """``text`` with every non-empty line indented."""
     pad = " " * spaces

@@ -59,10 +59,8 @@ def operation_records(objectives: Objectives, operation: Operation) -> list[Rule
     )
     rules: list[Rule] = []
 
-    def calls(window: str, indent: str = "") -> str:
-        return (
-            f"{indent}sum {entity} (\n{indent}  rate({spec.count}{finished}[{window}])\n{indent})"
-        )
+    def calls(window: str) -> str:
+        return f"sum {entity} (\n  rate({spec.count}{finished}[{window}])\n)"
 
     for window in objectives.windows():
         rules.append(recording_rule(promql.calls(operation, window), calls(window)))
@@ -70,8 +68,9 @@ def operation_records(objectives: Objectives, operation: Operation) -> list[Rule
             recording_rule(
                 promql.error_ratio(operation, window),
                 promql.exact(
-                    f"(\n  sum {entity} (\n    rate({spec.count}{failed}[{window}])\n  )\n"
-                    f"  or\n{calls(window, '  ')} * 0\n)\n/\n{calls(window)}"
+                    promql.share(
+                        f"sum {entity} (\n  rate({spec.count}{failed}[{window}])\n)", calls(window)
+                    )
                 ),
             )
         )
@@ -92,7 +91,7 @@ def operation_records(objectives: Objectives, operation: Operation) -> list[Rule
                 promql.slow_ratio(operation, window),
                 promql.exact(
                     f"1 - (\n  sum {entity} (\n    rate({spec.bucket}{fast}[{window}])\n  )\n"
-                    f"  /\n{calls(window, '  ')}\n)"
+                    f"  /\n{promql.indent(calls(window), 2)}\n)"
                 ),
                 {"le": semconv.le_label(bound)},
             )
