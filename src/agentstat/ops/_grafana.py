@@ -53,6 +53,12 @@ def threshold_steps(*steps: tuple[str, float | None]) -> dict[str, Any]:
     }
 
 
+def floor_steps(alert: float, target: float) -> dict[str, Any]:
+    """Thresholds of a share that should stay high (success, cache hits): red below
+    the alert, orange up to the target, green from it."""
+    return threshold_steps((RED, None), (ORANGE, alert), (GREEN, target))
+
+
 def timeseries_panel(
     title: str,
     description: str,

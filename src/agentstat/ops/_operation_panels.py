@@ -12,6 +12,7 @@ from agentstat.ops._grafana import (
     RATE,
     RED,
     Panel,
+    floor_steps,
     heatmap_panel,
     query_target,
     row_panel,
@@ -90,11 +91,7 @@ def operation_panels(objectives: Objectives, operation: Operation, variable: str
                 )
             ],
             "percentunit",
-            threshold_steps(
-                (RED, None),
-                (ORANGE, objectives.success_rate_alert),
-                (GREEN, objectives.success_rate_target),
-            ),
+            floor_steps(objectives.success_rate_alert, objectives.success_rate_target),
             maximum=1,
         ),
         timeseries_panel(

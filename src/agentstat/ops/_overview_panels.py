@@ -14,6 +14,7 @@ from agentstat.ops._grafana import (
     RATE,
     RED,
     Panel,
+    floor_steps,
     query_target,
     row_panel,
     stat_panel,
@@ -82,11 +83,7 @@ def overview_panels(objectives: Objectives) -> list[Panel]:
         (ORANGE, objectives.latency_p95_target_seconds),
         (RED, objectives.latency_p95_alert_seconds),
     )
-    success_steps = threshold_steps(
-        (RED, None),
-        (ORANGE, objectives.success_rate_alert),
-        (GREEN, objectives.success_rate_target),
-    )
+    success_steps = floor_steps(objectives.success_rate_alert, objectives.success_rate_target)
     q = f"P{round(objectives.latency_quantile * 100)}"
     return [
         row_panel("Overview"),
@@ -128,11 +125,7 @@ def overview_panels(objectives: Objectives) -> list[Panel]:
             f"{objectives.cache_hit_rate_alert:.0%}.",
             [query_target(hit_rate, "cache", "A")],
             "percentunit",
-            threshold_steps(
-                (RED, None),
-                (ORANGE, objectives.cache_hit_rate_alert),
-                (GREEN, objectives.cache_hit_rate_target),
-            ),
+            floor_steps(objectives.cache_hit_rate_alert, objectives.cache_hit_rate_target),
             3,
         ),
         stat_panel(

@@ -8,10 +8,10 @@ from agentstat.ops import promql
 from agentstat.ops._grafana import (
     GREEN,
     JOB,
-    ORANGE,
     RATE,
     RED,
     Panel,
+    floor_steps,
     query_target,
     row_panel,
     threshold_steps,
@@ -51,11 +51,7 @@ def cache_panels(objectives: Objectives) -> list[Panel]:
                 )
             ],
             "percentunit",
-            threshold_steps(
-                (RED, None),
-                (ORANGE, objectives.cache_hit_rate_alert),
-                (GREEN, objectives.cache_hit_rate_target),
-            ),
+            floor_steps(objectives.cache_hit_rate_alert, objectives.cache_hit_rate_target),
             maximum=1,
         ),
         timeseries_panel(
