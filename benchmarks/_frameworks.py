@@ -1,12 +1,19 @@
-"""What the two framework sections (``frameworks``, ``frameworks_b``) share: row labels
-and the verdict on one framework's added cost.
+"""What the two framework sections (``frameworks``, ``frameworks_b``) share: row labels,
+the meter provider integrations are switched on with, a runner that switches them on
+only while it times, and the verdict on one framework's added cost.
 
 Targets: the hooks of one run add ≤ 10 µs (median) and ≤ 1 % of the bare run.
 """
 
 from __future__ import annotations
 
-from benchmarks._harness import Report, Row
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from benchmarks._harness import Report, Row, Runner
 
 ADDED_LIMIT_NS = 10_000.0
 SHARE_LIMIT = 0.01
@@ -17,6 +24,36 @@ HOOKS_BARE = "one run's hook points, nothing attached"
 HOOKS_ON = "one run's hook points, agentstat"
 TOOL_BARE = "one tool call's hook point, nothing attached"
 TOOL_ON = "one tool call's hook point, agentstat"
+
+PROVIDER = MeterProvider(metric_readers=[InMemoryMetricReader()])
+
+
+def instrumenting(*instrumentors: Any) -> tuple[Callable[[], None], Callable[[], None]]:
+    """``(on, off)``: instrument every one of ``instrumentors`` on :data:`PROVIDER`, and
+    undo it."""
+
+    def on() -> None:
+        for instrumentor in instrumentors:
+            instrumentor.instrument(meter_provider=PROVIDER)
+
+    def off() -> None:
+        for instrumentor in instrumentors:
+            instrumentor.uninstrument()
+
+    return on, off
+
+
+def switched(on: Callable[[], Any], off: Callable[[], Any], body: Runner) -> Runner:
+    """A runner that switches something on, times ``body(n)``, switches it off."""
+
+    def run(n: int) -> float:
+        on()
+        try:
+            return body(n)
+        finally:
+            off()
+
+    return run
 
 
 def judge(section: str, prefix: str, report: Report) -> None:

@@ -32,17 +32,17 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-
 from benchmarks._frameworks import (
     BARE,
     HOOKS_BARE,
     HOOKS_ON,
     ON,
+    PROVIDER,
     TOOL_BARE,
     TOOL_ON,
+    instrumenting,
     judge,
+    switched,
 )
 from benchmarks._harness import (
     Case,
@@ -58,35 +58,6 @@ from benchmarks._harness import (
 SECTION = "frameworks"
 
 OWN = "run, framework's own instrumentation"
-
-_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-
-
-def _switched(on: Callable[[], Any], off: Callable[[], Any], loop_body: Runner) -> Runner:
-    """A runner that switches something on, times ``loop_body(n)``, switches it off."""
-
-    def run(n: int) -> float:
-        on()
-        try:
-            return loop_body(n)
-        finally:
-            off()
-
-    return run
-
-
-def _instrumentors(*classes: type) -> tuple[Callable[[], None], Callable[[], None]]:
-    instances = [cls() for cls in classes]
-
-    def on() -> None:
-        for instance in instances:
-            instance.instrument(meter_provider=_provider)
-
-    def off() -> None:
-        for instance in instances:
-            instance.uninstrument()
-
-    return on, off
 
 
 def _nothing() -> None:
@@ -114,8 +85,8 @@ def _pydantic_ai(mode: Mode, report: Report) -> None:
     prefix = "pydantic-ai"
     loop = asyncio.new_event_loop()
     agent = Agent(FunctionModel(lambda m, i: ModelResponse(parts=[TextPart("ok")])), name="b")
-    own = InstrumentationSettings(tracer_provider=TracerProvider(), meter_provider=_provider)
-    on, off = _instrumentors(integration.PydanticAIInstrumentor)
+    own = InstrumentationSettings(tracer_provider=TracerProvider(), meter_provider=PROVIDER)
+    on, off = instrumenting(integration.PydanticAIInstrumentor())
     run = async_loop_runner(loop, lambda: agent.run("hi"))
 
     def own_on() -> None:
@@ -124,7 +95,7 @@ def _pydantic_ai(mode: Mode, report: Report) -> None:
     def own_off() -> None:
         agent.instrument = None
 
-    runs = {BARE: run, ON: _switched(on, off, run), OWN: _switched(own_on, own_off, run)}
+    runs = {BARE: run, ON: switched(on, off, run), OWN: switched(own_on, own_off, run)}
     measure(SECTION, _cases(prefix, runs, "InstrumentationSettings, SDK providers"), mode, report)
 
     class Stand:
@@ -199,11 +170,11 @@ def _openai_agents(mode: Mode, report: Report) -> None:
     assert issubclass(Forever, Model)
     agent = Agent(name="b", model=Forever([]))
     traced, untraced = RunConfig(), RunConfig(tracing_disabled=True)
-    on, off = _instrumentors(integration.OpenAIAgentsInstrumentor)
+    on, off = instrumenting(integration.OpenAIAgentsInstrumentor())
     run = async_loop_runner(loop, lambda: Runner.run(agent, "hi", run_config=traced))
     runs = {
         BARE: run,
-        ON: _switched(on, off, run),
+        ON: switched(on, off, run),
         OWN: async_loop_runner(loop, lambda: Runner.run(agent, "hi", run_config=untraced)),
     }
     cases = _cases(prefix, runs, "its tracing layer: this row has it OFF")
@@ -324,7 +295,7 @@ def _langgraph(mode: Mode, report: Report) -> None:
         warnings.simplefilter("ignore")
         graph = create_react_agent(Instant(), [], name="b")
     question = {"messages": [HumanMessage("hi")]}
-    histogram = _provider.get_meter("bench").create_histogram("bench.chain.duration", unit="s")
+    histogram = PROVIDER.get_meter("bench").create_histogram("bench.chain.duration", unit="s")
 
     class Bridge(BaseCallbackHandler):
         """Times every chain (graph, node) into an OTel histogram."""
@@ -350,9 +321,11 @@ def _langgraph(mode: Mode, report: Report) -> None:
     def bridge_off() -> None:
         bridge_var.reset(tokens.pop())
 
-    on, off = _instrumentors(integration.LangGraphInstrumentor, integration.LangChainInstrumentor)
+    on, off = instrumenting(
+        integration.LangGraphInstrumentor(), integration.LangChainInstrumentor()
+    )
     run = loop_runner(lambda: graph.invoke(question))
-    runs = {BARE: run, ON: _switched(on, off, run), OWN: _switched(bridge_on, bridge_off, run)}
+    runs = {BARE: run, ON: switched(on, off, run), OWN: switched(bridge_on, bridge_off, run)}
     measure(SECTION, _cases(prefix, runs, "a callback handler recording OTel"), mode, report)
 
     class Stand:

@@ -30,18 +30,18 @@ from collections.abc import Callable, Iterator
 from time import perf_counter
 from typing import Any
 
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-
 from benchmarks._frameworks import (
     ADDED_LIMIT_NS,
     BARE,
     HOOKS_BARE,
     HOOKS_ON,
     ON,
+    PROVIDER,
     TOOL_BARE,
     TOOL_ON,
+    instrumenting,
     judge,
+    switched,
 )
 from benchmarks._harness import (
     Case,
@@ -55,20 +55,6 @@ from benchmarks._harness import (
 )
 
 SECTION = "frameworks_b"
-
-
-_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-
-
-def _switched(instrumentor: Any, body: Runner) -> Runner:
-    def run(n: int) -> float:
-        instrumentor.instrument(meter_provider=_provider)
-        try:
-            return body(n)
-        finally:
-            instrumentor.uninstrument()
-
-    return run
 
 
 def _hooks(prefix: str, mode: Mode, report: Report, hooks: tuple[Runner, Runner],
@@ -122,7 +108,11 @@ def _crewai(mode: Mode, report: Report) -> None:
 
     instrumentor = CrewAIInstrumentor()
     _whole(
-        prefix, mode, report, loop_runner(kickoff), _switched(instrumentor, loop_runner(kickoff))
+        prefix,
+        mode,
+        report,
+        loop_runner(kickoff),
+        switched(*instrumenting(instrumentor), loop_runner(kickoff)),
     )
 
     # The listener calls of one run, with the events CrewAI emits for it.
@@ -134,7 +124,7 @@ def _crewai(mode: Mode, report: Report) -> None:
 
         return handler
 
-    instrumentor.instrument(meter_provider=_provider)
+    instrumentor.instrument(meter_provider=PROVIDER)
     try:
         handlers = dict(instrumentor._handlers)
         keepers = [(t, keep(t)) for t in handlers]
@@ -184,7 +174,7 @@ def _smolagents(mode: Mode, report: Report) -> None:
     agent = fakes.agent("bench")
     instrumentor = integration.SmolagentsInstrumentor()
     run = loop_runner(lambda: agent.run("add 1 and 2"))
-    _whole(prefix, mode, report, run, _switched(instrumentor, run))
+    _whole(prefix, mode, report, run, switched(*instrumenting(instrumentor), run))
 
     class Stand:
         name = "bench"
@@ -229,7 +219,7 @@ def _llama_index(mode: Mode, report: Report) -> None:
     agent = fakes.calculator()
     instrumentor = integration.LlamaIndexInstrumentor()
     run = async_loop_runner(loop, lambda: agent.run("add 1 and 2"))
-    _whole(prefix, mode, report, run, _switched(instrumentor, run))
+    _whole(prefix, mode, report, run, switched(*instrumenting(instrumentor), run))
 
     class Handler:
         def __init__(self) -> None:
@@ -287,7 +277,7 @@ def _span_bridge(mode: Mode, report: Report) -> None:
     prefix = "GenAI span bridge"
     plain, bridged = TracerProvider(), TracerProvider()
     bridge = GenAISpanInstrumentor()
-    bridge.instrument(tracer_provider=bridged, meter_provider=_provider)
+    bridge.instrument(tracer_provider=bridged, meter_provider=PROVIDER)
     attributes = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "bench"}
 
     def spans(provider: TracerProvider, genai: bool) -> Runner:
