@@ -22,14 +22,13 @@ Generated sources are registered with :mod:`linecache`, so tracebacks show their
 from __future__ import annotations
 
 import functools
-import keyword
 import linecache
 from bisect import bisect_left
 from collections.abc import Callable
 from inspect import CO_VARARGS, CO_VARKEYWORDS
 from time import perf_counter
 from types import FunctionType
-from typing import Any
+from typing import Any, NamedTuple
 
 _PREFIX = "_as_"
 
@@ -49,7 +48,7 @@ def _as_factory(_as_func, _as_rec, _as_runner, _as_current, _as_suppress, _as_su
     _as_rare = (_as_rec, _as_runner, _as_suppress, _as_suppress_old, _as_deferred,
                 _as_BaseException, _as_TypeError)
 
-    {async_}def {name}({params}):
+    {async_}def _as_wrapper({params}):
         if _as_slow:  # a tracer, or integrations watching dotted paths
             return {await_}_as_rare[1](_as_rare[0], {slow_args})
         _as_ctx = _as_current()
@@ -73,7 +72,7 @@ def _as_factory(_as_func, _as_rec, _as_runner, _as_current, _as_suppress, _as_su
                 _as_ok.max = _as_seconds
         return _as_result
 
-    return {name}
+    return _as_wrapper
 """
 
 #: A plain call may hand back work that completes later (a coroutine, a handle, an
@@ -88,12 +87,13 @@ _SHAPE_CHECK = """\
 """
 
 
-class _Signature:
+class _Signature(NamedTuple):
     """A parameter list, the call passing those parameters on, and the arguments that
     hand the same call to the runner."""
 
-    def __init__(self, params: str, invoke: str, slow_args: str) -> None:
-        self.params, self.invoke, self.slow_args = params, invoke, slow_args
+    params: str
+    invoke: str
+    slow_args: str
 
 
 _VARIADIC = "*_as_args, **_as_kwargs"
@@ -136,13 +136,6 @@ def _signature(func: Any) -> _Signature:
     return _Signature(", ".join(params), f"_as_func({', '.join(call)})", slow_args)
 
 
-@functools.lru_cache(maxsize=1024)
-def _compiled(source: str) -> Any:
-    filename = f"<agentstat closure {abs(hash(source)):x}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    return compile(source, filename, "exec")
-
-
 def _cells(
     func: Any,
     rec: Any,
@@ -159,18 +152,23 @@ def _cells(
             unseen, deferred, type, BaseException, TypeError)  # fmt: skip
 
 
-def _factory(name: str, signature: _Signature, is_async: bool) -> Any:
+@functools.lru_cache(maxsize=1024)
+def _factory(signature: _Signature, is_async: bool) -> Any:
+    """The factory of closures with ``signature``: compiled once per parameter list
+    (compiling is ~0.4 ms; a module's functions often share one), registered with
+    :mod:`linecache` for tracebacks."""
     source = _BODY.format(
         async_="async " if is_async else "",
         await_="await " if is_async else "",
-        name=name,
         params=signature.params,
         invoke=signature.invoke,
         slow_args=signature.slow_args,
         shape_check="" if is_async else _SHAPE_CHECK,
     )
+    filename = f"<agentstat closure {abs(hash(source)):x}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace: dict[str, Any] = {}
-    exec(_compiled(source), namespace)  # our template, with the function's own names
+    exec(compile(source, filename, "exec"), namespace)  # our template, the function's names
     return namespace["_as_factory"]
 
 
@@ -180,26 +178,27 @@ def make(
     """The closure recording ``func``'s calls through ``rec`` (``runner`` takes a call
     while the closure's ``_as_slow`` cell is set), with ``func``'s parameters.
     ``cells``: what the body reads besides (see :func:`_cells`)."""
-    name = getattr(func, "__name__", "")
-    if not (isinstance(name, str) and name.isidentifier()) or keyword.iskeyword(name):
-        name = "wrapper"
-    if name.startswith(_PREFIX):
+    name = getattr(func, "__name__", None)
+    if not isinstance(name, str):
         name = "wrapper"
     arguments = _cells(func, rec, runner, **cells)
     try:
         signature = _signature(func)
-        factory = _factory(name, signature, is_async)
+        factory = _factory(signature, is_async)
     except Exception:  # a signature this does not foresee: the generic parameters
         signature = _GENERIC
-        factory = _factory(name, signature, is_async)
+        factory = _factory(signature, is_async)
     wrapper = factory(*arguments)
-    if type(func) is FunctionType:
-        wrapper = FunctionType(
-            wrapper.__code__, func.__globals__, wrapper.__name__, None, wrapper.__closure__
-        )
-        if signature is not _GENERIC:
-            wrapper.__defaults__ = func.__defaults__
-            wrapper.__kwdefaults__ = func.__kwdefaults__
+    # The function's name in tracebacks, and (for a function) its module's globals.
+    code = wrapper.__code__.replace(co_name=name, co_qualname=name)
+    is_function = type(func) is FunctionType
+    wrapper = FunctionType(
+        code, func.__globals__ if is_function else wrapper.__globals__, name, None,
+        wrapper.__closure__,
+    )  # fmt: skip
+    if is_function and signature is not _GENERIC:
+        wrapper.__defaults__ = func.__defaults__
+        wrapper.__kwdefaults__ = func.__kwdefaults__
     return functools.update_wrapper(wrapper, func)
 
 
@@ -207,5 +206,4 @@ def make_method(rec: Any, runner: Callable[..., Any], **cells: Any) -> Any:
     """The wrapt wrapper ``(wrapped, instance, args, kwargs)`` recording a plain method's
     calls through ``rec``, with the same body (``runner(rec, wrapped, instance, args,
     kwargs)`` takes a call while ``_as_slow`` is set)."""
-    factory = _factory("wrapper", _METHOD, False)
-    return factory(*_cells(None, rec, runner, **cells))
+    return _factory(_METHOD, False)(*_cells(None, rec, runner, **cells))
